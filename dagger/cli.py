@@ -1,0 +1,56 @@
+"""The ``swe-dagger`` command: one Typer app whose sub-apps live beside the code they drive."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="swe-dagger",
+    help="Train small SWE agents by DAgger (+ RLVR), evaluate them on SWE-bench.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# (sub-command name, module holding a Typer app called `app`, help)
+_SUBAPPS = [
+    ("sandbox", "swe_dagger.sandbox.cli", "Sandbox maintenance (gc of leaked containers, checks)."),
+    ("tasks", "swe_dagger.envs.cli", "Task suites: validate, synthesize, prepare the default suite."),
+    ("student", "swe_dagger.agents.cli", "Student models: build a tiny local student."),
+]
+
+
+@app.command()
+def version() -> None:
+    """Print the installed swe-dagger version."""
+    from importlib.metadata import version as _v
+
+    typer.echo(_v("swe-dagger"))
+
+
+def _mount_subapps() -> None:
+    for name, module_name, help_text in _SUBAPPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # that folder has no CLI yet
+        app.add_typer(module.app, name=name, help=help_text)
+    try:
+        run_cli = importlib.import_module("swe_dagger.dagger.run_cli")
+    except ModuleNotFoundError as exc:
+        if exc.name != "swe_dagger.dagger.run_cli":
+            raise
+        return
+    run_cli.register(app)
+
+
+def main() -> None:
+    _mount_subapps()
+    app()
+
+
+if __name__ == "__main__":
+    main()
