@@ -1,0 +1,51 @@
+"""Records of what happened in episodes. SFT targets and RL masks are derived from these, never ad hoc."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from swe_dagger.agents.protocol import Conversation
+
+Author = Literal["student", "teacher"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One step of an episode: who acted, what ran, and what the teacher would have done at that state."""
+
+    index: int
+    author: Author
+    action: str
+    """The reply text that was executed (the actor's)."""
+    teacher_label: str | None
+    """The teacher's reply at this state; equals ``action`` when the teacher acted. ``None`` = not labeled."""
+    observation: str
+    """What the env returned after ``action``."""
+    format_error: bool = False
+    token_ids: tuple[int, ...] | None = None
+    """The student's generated token ids for ``action`` (student turns, when the backend gives them)."""
+    logprobs: tuple[float, ...] | None = None
+    """Rollout-engine logprobs of ``token_ids``."""
+    model_version: str = ""
+    """Checkpoint id of the student weights that generated ``action`` (student turns)."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One episode. ``prefix`` is the conversation before the first turn (system + task prompt)."""
+
+    task_id: str
+    prefix: Conversation
+    turns: tuple[Turn, ...]
+    reward: float
+    resolution: str | None
+    """SWE-bench verdict ``FULL`` / ``PARTIAL`` / ``NO``; ``None`` if the episode never submitted."""
+    terminated: bool
+    truncated: bool
+    error: str | None = None
+    """Infrastructure failure (grading crash, server down); such episodes are not scored."""
+    iteration: int = 0
+    beta: float = 0.0
+    seed: int | None = None
+    timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
