@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+VALIDATED_KEY = "validated"
+"""``Task.extra`` key written by the validator: a short summary of the passed checks (gold FULL, empty NO)."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -35,3 +38,8 @@ class Task:
     """Command that runs the tests at grading time; default: pytest -rA on the files ``test_patch`` touches."""
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     """Other string fields of the row (e.g. ``difficulty``), kept for provenance."""
+
+    @property
+    def validated(self) -> bool:
+        """True when ``swe-dagger tasks validate`` passed this task (its marker is ``extra["validated"]``)."""
+        return bool(self.extra.get(VALIDATED_KEY))
