@@ -48,4 +48,8 @@ class Trajectory:
     iteration: int = 0
     beta: float = 0.0
     seed: int | None = None
+    episode: int = -1
+    """Index of the episode within its iteration's collection (or evaluation); -1 when not part of a run."""
+    teacher_calls: int = 0
+    """Teacher label calls made for this episode (teacher-acted turns count once: their action is the label)."""
     timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,192 @@
+"""The run's configuration: one dataclass per section, YAML sections mirroring the folders.
+
+``swe-dagger train [--config run.yaml] [key.sub=value ...]``: the embedded ``default.yaml`` (identical to the
+dataclass defaults, a test checks it), then the user's YAML, then the dotted overrides. The resolved config is
+saved as ``config.yaml`` in the run directory, so a resumed run uses exactly what the first one used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from swe_dagger.dagger import config_io
+from swe_dagger.dagger.config_io import ConfigError
+
+__all__ = ["ConfigError", "RunConfig", "load_config", "load_resolved", "save_resolved"]
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    train: str = "default"
+    """Training tasks: a task file (JSON/JSONL/parquet) or ``default`` (the embedded default suite)."""
+    test: str = "default"
+    """Held-out tasks for the student-only evaluation, same forms as ``train``."""
+    max_train: int | None = 24
+    """Use only the first N training tasks (``null`` = all)."""
+    max_test: int | None = 8
+    """Use only the first N held-out tasks (``null`` = all)."""
+    cache_dir: str | None = None
+    """Where the default suite is prepared (``null`` = ``$SWE_DAGGER_CACHE`` or ``~/.cache/swe-dagger``)."""
+    suite_max_tasks: int | None = 60
+    """Size of the default suite to prepare (``null`` = the full suite); ignored for task files."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    sandbox: str = "local"
+    """Sandbox backend: ``local`` (bubblewrap) or ``docker``."""
+    max_turns: int = 8
+    """Turns per episode before it is truncated."""
+    command_timeout_s: float = 30.0
+    """Wall-clock limit of one command in the sandbox."""
+    allow_unvalidated: bool = True
+    """Accept task files that ``swe-dagger tasks validate`` has not marked."""
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    model: str = "tiny"
+    """An HF model directory (or hub name), or ``tiny``: build the tiny local student inside the run dir."""
+    tiny_params: str = "1M"
+    """Size of the tiny student when ``model: tiny`` (e.g. ``1M``, ``5M``)."""
+    max_new_tokens: int = 96
+    """Longest reply the student may generate per turn."""
+    temperature: float = 0.0
+    """Student sampling temperature during collection (0 = greedy); evaluation is always greedy."""
+    max_prompt_tokens: int = 768
+    """Token budget of the rendered conversation (old observations are elided first)."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    name: str = "oracle"
+    """Teacher by registry name (``oracle``, ``chat``, ``replay``), entry point, or ``pkg.module:Class``."""
+    options: dict[str, str] = field(default_factory=dict)
+    """Keyword options for the teacher's constructor (strings; the teacher's factory types them)."""
+    cache: bool = True
+    """Keep a label cache in the run directory so a resumed run never pays for a label twice."""
+
+
+@dataclass(frozen=True)
+class DaggerConfig:
+    iterations: int = 4
+    """DAgger iterations (collect → label → aggregate → train → evaluate)."""
+    episodes_per_iteration: int = 16
+    """Training episodes collected per iteration."""
+    num_envs: int = 4
+    """Concurrent environments; student and teacher calls are batched across them."""
+    schedule: Literal["constant", "linear", "exponential", "teacher_first"] = "exponential"
+    """How β_i (the probability that the teacher acts) changes with the iteration i."""
+    beta: float = 0.5
+    """``constant``: β; ``exponential``: p in β_i = p^i; ``linear``: β_0 (falls to ``beta_end``)."""
+    beta_end: float = 0.0
+    """``linear`` only: β at the last iteration."""
+    mixing: Literal["per_turn", "per_episode", "prefix"] = "per_turn"
+    """Who acts: the teacher with probability β each turn, or for a whole episode, or after a student prefix."""
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    epochs: int = 3
+    """Passes over the aggregated dataset per iteration."""
+    lr: float = 2e-3
+    """AdamW learning rate (constant after warmup)."""
+    batch_size: int = 8
+    """Examples per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step."""
+    max_seq_len: int = 1024
+    """Longer examples keep their last tokens (the target is always kept)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_steps: int = 5
+    """Linear learning-rate warmup at the start of each iteration's training."""
+    init: Literal["previous", "base"] = "previous"
+    """Start each iteration from the previous checkpoint or from the initial student."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of all weights; checkpoints then hold adapters."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """``auto``: bf16 on a GPU that supports it, fp32 on CPU."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    episodes: int = 8
+    """Held-out episodes per evaluation (the student acts alone, β = 0, greedy)."""
+    every: int = 1
+    """Evaluate after every N-th iteration (the last one always)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    mode: Literal["dagger", "bc"] = "dagger"
+    """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline)."""
+    seed: int = 0
+    """Seeds task order, mixing draws, sampling and training."""
+    run_dir: str | None = None
+    """Where everything is written (``null`` = ``runs/<mode>-<seed>``)."""
+    progress: bool = True
+    """Show rich progress bars and per-iteration tables."""
+    tensorboard: bool = True
+    """Write TensorBoard event files under ``<run_dir>/tb``."""
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def resolved_run_dir(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path("runs") / f"{self.mode}-{self.seed}"
+
+
+def default_mapping() -> dict[str, Any]:
+    """The embedded ``default.yaml`` as a mapping."""
+    text = resources.files("swe_dagger.dagger").joinpath("default.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError("embedded default.yaml is not a mapping")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Defaults ← YAML file at ``path`` ← dotted overrides; unknown keys and bad values raise ``ConfigError``."""
+    data = default_mapping()
+    if path is not None:
+        try:
+            user = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(user, dict):
+            raise ConfigError(f"config {path}: top level must be a mapping of sections")
+        data = config_io.merge(data, user)
+    return config_io.load(RunConfig, data, list(overrides))
+
+
+def save_resolved(cfg: RunConfig, run_dir: Path) -> Path:
+    """Write the resolved config to ``run_dir/config.yaml`` atomically and return the path."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.yaml"
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(config_io.to_mapping(cfg), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_resolved(run_dir: Path) -> RunConfig:
+    """The config a run was started with (for ``--resume``)."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return config_io.from_mapping(RunConfig, data)

@@ -1,0 +1,180 @@
+"""Typed dataclass configs from YAML mappings and dotted ``key.sub=value`` overrides.
+
+Generic machinery only (no knowledge of the run's sections): build a dataclass tree from a mapping, coerce
+strings from the command line to the field's declared type, and refuse unknown keys with a message that names
+the key and lists the ones that exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong; the message names the dotted key."""
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` (from YAML or a CLI string) to type ``tp``; raise ``ConfigError`` naming ``where``."""
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        is_null = value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~"))
+        if is_null and type(None) in get_args(tp):
+            return None
+        errors = []
+        for arg in args:
+            try:
+                return coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} does not fit {tp}: " + "; ".join(errors))
+    if origin is typing.Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
+        return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping for section {tp.__name__}, got {value!r}")
+        return from_mapping(tp, value, where)
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_tp, val_tp = get_args(tp) or (str, Any)
+        return {coerce(k, key_tp, where): coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported config type {tp}")
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; missing keys take defaults, unknown keys are errors."""
+    hints = _hints(cls)
+    names = _field_names(cls)
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"unknown config key {key!r}; {cls.__name__} has: {', '.join(names)}")
+    kwargs = {k: coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_mapping(obj: Any) -> Any:
+    """A dataclass tree as plain YAML-able data (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_mapping(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_mapping(v) for k, v in obj.items()}
+    return obj
+
+
+def apply_override(data: dict[str, Any], cls: type, override: str) -> None:
+    """Apply one ``a.b.c=value`` to the raw mapping ``data`` of dataclass ``cls`` (validated against its fields)."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} must look like key.sub=value")
+    dotted, raw = override.split("=", 1)
+    parts = dotted.strip().split(".")
+    node: dict[str, Any] = data
+    node_cls: Any = cls
+    for i, part in enumerate(parts):
+        if not (dataclasses.is_dataclass(node_cls) and isinstance(node_cls, type)):
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i])!r} is not a section")
+        names = _field_names(node_cls)
+        if part not in names:
+            raise ConfigError(f"unknown config key {dotted!r}: {node_cls.__name__} has: {', '.join(names)}")
+        tp = _hints(node_cls)[part]
+        if i == len(parts) - 1:
+            parsed = yaml.safe_load(raw) if raw.strip() else ""
+            node[part] = coerce(raw if tp is str else parsed, tp, dotted)
+            if dataclasses.is_dataclass(node[part]):
+                node[part] = to_mapping(node[part])
+            return
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
+        node, node_cls = child, tp
+
+
+def load(cls: type[T], base: Mapping[str, Any], overrides: list[str]) -> T:
+    """``cls`` from the mapping ``base`` with the dotted ``overrides`` applied in order."""
+    data = _deep_copy(base)
+    for override in overrides:
+        apply_override(data, cls, override)
+    return from_mapping(cls, data)
+
+
+def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: ``top``'s keys replace ``base``'s, section by section."""
+    out = _deep_copy(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
