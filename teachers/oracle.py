@@ -1,0 +1,223 @@
+"""The oracle teacher: knows the gold patch and gives a correct next step from any state.
+
+It decides purely from ``(task, messages, workspace_diff)``, deterministically, by a fixed plan:
+
+1. read the code gold touches (once per file, if the conversation never mentioned the file);
+2. revert files gold does not touch (restore from git, delete new ones);
+3. bring each gold file to its gold version, one region per turn: a single-hunk ``git apply`` that turns
+   what the workspace has there into gold's text (it applies a missing gold hunk, finishes a half-applied
+   one, or undoes a wrong edit); a file too far gone is restored from git first;
+4. when the workspace matches gold, run the FAIL_TO_PASS test files that exist before the test patch;
+5. submit.
+States a student created (wrong edits, deleted files, stray files, garbage) are just other diffs: the
+plan converges from them too. A step that would repeat the previous command verbatim (so it must have
+failed) falls back to restoring the file from git.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from swe_dagger.agents.protocol import Conversation
+from swe_dagger.envs.actions import FormatError, parse_action
+from swe_dagger.envs.task import Task
+from swe_dagger.teachers import oracle_commands as cmd
+from swe_dagger.teachers.protocol import TeacherState
+from swe_dagger.teachers.regions import RepairHunk, file_regions, repair_hunk
+from swe_dagger.teachers.unidiff import DiffParseError, FileDiff, parse_diff
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Knobs of the oracle's plan."""
+
+    look_first: bool = True
+    """Read the gold-touched code before editing it (makes episodes look like real work)."""
+    run_tests: bool = True
+    """Run the FAIL_TO_PASS test files that exist before submitting."""
+    max_repair_lines: int = 60
+    """A repair hunk changing more lines than this restores the file from git instead."""
+    context: int = 3
+    """Context lines around each edit."""
+
+
+class OracleTeacher:
+    """Privileged teacher: the next step toward the gold patch from any workspace state."""
+
+    def __init__(
+        self, look_first: bool = True, run_tests: bool = True, max_repair_lines: int = 60, context: int = 3
+    ) -> None:
+        """Keyword arguments are the fields of :class:`OracleConfig` (so a factory can pass options by name)."""
+        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context)
+
+    @property
+    def teacher_id(self) -> str:
+        c = self.config
+        return f"oracle:look={int(c.look_first)},tests={int(c.run_tests)},max={c.max_repair_lines},ctx={c.context}"
+
+    def label(self, states: Sequence[TeacherState]) -> list[str]:
+        return [self.next_step(s) for s in states]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def next_step(self, state: TeacherState) -> str:
+        """The reply for one state."""
+        task = state.task
+        gold = _parse(task.patch, f"gold patch of task {task.instance_id!r}")
+        workspace = _parse(state.workspace_diff, f"workspace diff of task {task.instance_id!r}")
+        previous = _previous_commands(state.messages)
+        plan = _Plan(task, gold, workspace, previous, self.config)
+        thought, command = plan.step()
+        if previous and previous[-1] == command and command not in (cmd.SUBMIT_COMMAND, plan.tests):
+            thought, command = plan.fallback(command)
+        return cmd.reply(thought, command)
+
+
+def _parse(text: str, what: str) -> list[FileDiff]:
+    try:
+        return parse_diff(text, source=what)
+    except DiffParseError as exc:
+        raise DiffParseError(f"oracle cannot read the {exc}") from exc
+
+
+def _previous_commands(messages: Conversation) -> list[str]:
+    out = []
+    for m in messages:
+        if m.role != "assistant":
+            continue
+        try:
+            out.append(parse_action(m.content))
+        except FormatError:
+            out.append("")
+    return out
+
+
+def test_files(task: Task) -> list[str]:
+    """FAIL_TO_PASS test files (pytest ids ``path::name``) that exist before the test patch is applied."""
+    created = {f.path for f in parse_diff(task.test_patch, source=f"test_patch of {task.instance_id!r}") if f.is_new}
+    files: list[str] = []
+    for test_id in task.fail_to_pass:
+        path = test_id.split("::", 1)[0]
+        if "::" in test_id and path.endswith(".py") and path not in created and path not in files:
+            files.append(path)
+    return files
+
+
+class _Plan:
+    """One decision: the state's diffs against gold, walked in plan order."""
+
+    def __init__(
+        self, task: Task, gold: list[FileDiff], workspace: list[FileDiff], previous: list[str], config: OracleConfig
+    ) -> None:
+        self.task, self.gold, self.config = task, gold, config
+        self.previous = previous
+        self.said = "\n".join(previous)
+        self.ws: dict[str, FileDiff] = {}
+        self.ws_removed: set[str] = set()  # base paths the workspace deleted (or renamed away)
+        for f in workspace:
+            if f.old_path is not None and (f.is_deleted or f.is_rename):
+                self.ws_removed.add(f.old_path)
+            if f.new_path is not None:
+                self.ws[f.new_path] = f
+        self.gold_paths = {f.path for f in gold} | {f.old_path for f in gold if f.old_path}
+        files = test_files(task) if config.run_tests else []
+        self.tests = cmd.test_command(files) if files else None
+        self.target: str | None = None
+        """The file the planned step edits (for :meth:`fallback`)."""
+
+    def step(self) -> tuple[str, str]:
+        return self._look() or self._strays() or self._gold_files() or self._finish()
+
+    def _look(self) -> tuple[str, str] | None:
+        if not self.config.look_first:
+            return None
+        for f in self.gold:
+            if f.is_new or f.is_deleted or not f.hunks or f.path in self.said:
+                continue
+            first = max(1, f.hunks[0].old_start - 2)
+            last = first
+            for h in f.hunks:
+                end = h.old_start + h.old_len + 1
+                if end - first > 60 and last > first:
+                    break
+                last = end
+            return (
+                f"The issue points at `{f.path}`; let me read the relevant code (lines {first}-{last}) first.",
+                cmd.look_command(f.path, first, last),
+            )
+        return None
+
+    def _strays(self) -> tuple[str, str] | None:
+        remove = sorted(p for p, f in self.ws.items() if p not in self.gold_paths and (f.is_new or f.is_rename))
+        restore = sorted({p for p in self.ws_removed if p not in self.gold_paths})
+        restore += sorted(p for p, f in self.ws.items() if p not in self.gold_paths and not (f.is_new or f.is_rename))
+        if not remove and not restore:
+            return None
+        names = ", ".join(f"`{p}`" for p in [*remove, *restore])
+        return (
+            f"{names} should not change for this fix; revert {'it' if len(remove) + len(restore) == 1 else 'them'}"
+            " to keep the change minimal.",
+            cmd.revert_command(sorted(restore), remove),
+        )
+
+    def _gold_files(self) -> tuple[str, str] | None:
+        for g in self.gold:
+            step = self._gold_file(g)
+            if step is not None:
+                return step
+        return None
+
+    def _gold_file(self, g: FileDiff) -> tuple[str, str] | None:
+        path = g.path
+        w = self.ws.get(path)
+        if g.is_deleted:
+            if path in self.ws_removed:
+                return None
+            return f"`{path}` is no longer needed; delete it.", f"rm -f {cmd.quote_paths([path])}"
+        if not g.is_new and (path in self.ws_removed or (w is not None and (w.is_new or w.is_rename))):
+            return self._restore(path, "is missing")
+        if w is not None and (w.binary or (w.is_rename and g.is_new)):
+            return self._restore(path, "is not in a state I can edit")
+        known = {**(w.base_lines() if w else {}), **g.base_lines()}
+        regions = file_regions(known, w.edits() if w else [], g.edits(), self.config.context)
+        for region in regions:
+            if region.matches:
+                continue
+            hunk = repair_hunk(region, self.config.context)
+            fresh = region.workspace == region.base
+            if not fresh and hunk.changed_lines > self.config.max_repair_lines:
+                return self._restore(path, "has too many unrelated edits")
+            return self._edit(g, hunk, fresh, create=g.is_new and w is None)
+        return None
+
+    def _edit(self, g: FileDiff, hunk: RepairHunk, fresh: bool, create: bool) -> tuple[str, str]:
+        path = self.target = g.path
+        if create:
+            thought = f"Create `{path}` with the code the fix needs."
+        elif fresh:
+            thought = f"Make the change in `{path}` around line {hunk.first_line + hunk.leading}."
+        else:
+            thought = (
+                f"The code in `{path}` around line {hunk.first_line + hunk.leading} is not right yet; "
+                "replace it with the correct version."
+            )
+        patch = cmd.hunk_patch(path, hunk, create=create, mode=g.new_mode or "100644")
+        return thought, cmd.apply_command(patch)
+
+    def _restore(self, path: str, why: str) -> tuple[str, str]:
+        if any(g.path == path and g.is_new for g in self.gold):
+            return f"`{path}` {why}; delete it and write it again.", cmd.revert_command([], [path])
+        return f"`{path}` {why}; restore it from git and redo the change.", cmd.revert_command([path], [])
+
+    def _finish(self) -> tuple[str, str]:
+        if self.tests is not None and (not self.previous or self.previous[-1] != self.tests):
+            return "The change is in place; run the relevant tests to check it.", self.tests
+        return "The fix is complete; submit it.", cmd.SUBMIT_COMMAND
+
+    def fallback(self, failed: str) -> tuple[str, str]:
+        """The planned command already ran last turn without effect: restore the file it targets."""
+        if self.target is not None:
+            return self._restore(self.target, "did not take the last edit")
+        return "That did not work; look at the repository state again.", "git status --short && git diff --stat"

@@ -1,0 +1,81 @@
+"""The bash commands and reply text the oracle teacher writes (what the student learns to imitate).
+
+Replies follow the action protocol of :mod:`swe_dagger.envs.actions`: a short THOUGHT, then exactly one
+```bash block. Edits are single-hunk ``git apply`` heredocs, so each is local and readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from collections.abc import Sequence
+
+from swe_dagger.envs.actions import SUBMIT_MARKER
+from swe_dagger.teachers.regions import RepairHunk
+from swe_dagger.teachers.unidiff import render_line
+
+# A line that the action parser would take for a code fence (it would cut the bash block short).
+_FENCE_LIKE = re.compile(r"^[ \t]*```", re.MULTILINE)
+
+
+def reply(thought: str, command: str) -> str:
+    """The reply format: one THOUGHT paragraph and one bash block."""
+    return f"THOUGHT: {thought}\n\n```bash\n{command}\n```\n"
+
+
+def quote_paths(paths: Sequence[str]) -> str:
+    return " ".join(shlex.quote(p) for p in paths)
+
+
+def look_command(path: str, first: int, last: int) -> str:
+    return f"nl -ba {shlex.quote(path)} | sed -n '{first},{last}p'"
+
+
+def revert_command(restore: Sequence[str], remove: Sequence[str]) -> str:
+    """Bring files back to the base: tracked ones from git, new ones deleted."""
+    parts = []
+    if remove:
+        parts.append(f"rm -f {quote_paths(remove)}")
+    if restore:
+        parts.append(f"git checkout HEAD -- {quote_paths(restore)}")
+    return " && ".join(parts)
+
+
+def hunk_patch(path: str, hunk: RepairHunk, *, create: bool = False, mode: str = "100644") -> str:
+    """A one-hunk git patch for ``path`` (``create``: the file does not exist yet)."""
+    old_n, new_n = len(hunk.old), len(hunk.new)
+    old_at = hunk.first_line if old_n else hunk.first_line - 1
+    new_at = hunk.first_line if new_n else hunk.first_line - 1
+    head = [f"diff --git a/{path} b/{path}"]
+    if create:
+        head += [f"new file mode {mode}", "--- /dev/null"]
+    else:
+        head.append(f"--- a/{path}")
+    head += [f"+++ b/{path}", f"@@ -{old_at},{old_n} +{new_at},{new_n} @@"]
+    body = [render_line(" ", t) for t in hunk.old[: hunk.leading]]
+    body += [render_line("-", t) for t in hunk.old[hunk.leading : old_n - hunk.trailing]]
+    body += [render_line("+", t) for t in hunk.new[hunk.leading : new_n - hunk.trailing]]
+    body += [render_line(" ", t) for t in hunk.old[old_n - hunk.trailing :]]
+    return "\n".join(head) + "\n" + "".join(body)
+
+
+def apply_command(patch: str) -> str:
+    """``git apply`` of ``patch`` through a quoted heredoc (base64 if a line would look like a code fence)."""
+    if _FENCE_LIKE.search(patch) or "\r" in patch:
+        encoded = base64.b64encode(patch.encode()).decode()
+        return f"echo {encoded} | base64 -d | git apply"
+    lines = set(patch.splitlines())
+    delimiter = "EOF"
+    while delimiter in lines:
+        delimiter += "_"
+    return f"git apply <<'{delimiter}'\n{patch}{delimiter}"
+
+
+def test_command(test_files: Sequence[str]) -> str:
+    return (
+        f"PYTHONDONTWRITEBYTECODE=1 python -m pytest -q -p no:cacheprovider {quote_paths(test_files)} 2>&1 | tail -n 25"
+    )
+
+
+SUBMIT_COMMAND = f"echo {SUBMIT_MARKER}"

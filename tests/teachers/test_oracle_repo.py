@@ -1,0 +1,134 @@
+"""The oracle on a real tiny git repo: it reaches the gold tree by executing its own commands (real bash + git),
+from a clean start and from states a bad student left behind."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from swe_dagger.agents.protocol import Message
+from swe_dagger.envs.actions import parse_action
+from swe_dagger.teachers.oracle import OracleTeacher
+from swe_dagger.teachers.protocol import Teacher, TeacherState
+
+
+def test_clean_start_resolves_with_minimal_steps(tiny_repo, fresh_clone, kit) -> None:
+    oracle = OracleTeacher()
+    assert isinstance(oracle, Teacher)
+    ep = kit.run_episode(oracle, tiny_repo.task, fresh_clone)
+    assert ep.submitted
+    assert kit.tree_of(fresh_clone, tiny_repo.task.base_commit) == tiny_repo.gold_tree
+    assert tiny_repo.resolved(fresh_clone)
+    # 2 looks, 4 single-hunk edits, 1 test run, 1 submit
+    assert [c.split()[0] for c in ep.commands] == [
+        "nl",
+        "nl",
+        "git",
+        "git",
+        "git",
+        "git",
+        "PYTHONDONTWRITEBYTECODE=1",
+        "echo",
+    ]
+    edits = [c for c in ep.commands if c.startswith("git apply")]
+    assert all(c.count("\n@@ ") == 1 for c in edits), "one hunk per edit"
+    assert all("return a + b" not in c for c in edits), "edits are local, not whole-file rewrites"
+
+
+def test_unresolved_without_oracle(tiny_repo, fresh_clone) -> None:
+    assert not tiny_repo.resolved(fresh_clone)  # the grading check can fail
+
+
+CORRUPTIONS = {
+    "stray_files": "echo notes > notes.txt && mkdir -p scratch && echo 'x = 1' > scratch/tmp.py "
+    "&& echo 'more' >> README.md && chmod +x README.md",
+    "deleted_gold_file": "rm calc/ops.py",
+    "deleted_and_staged": "git rm -q calc/utils.py",
+    "wrong_edit_in_hunk": "sed -i 's/    return a \\/ b/    if b == 0:\\n        return 0\\n    return a \\/ b/' "
+    "calc/ops.py",
+    "half_applied": "printf 'def square(x):\\n    return x\\n' > calc/extra.py && "
+    "sed -i 's/    total = 0/    if not xs:\\n        return 0\\n    total = 0/' calc/ops.py",
+    "syntax_garbage": "sed -i '3i def broken(:\\n    )))' calc/ops.py && printf 'garbage' >> calc/utils.py",
+    "gutted_file": "sed -i '10,36d' calc/ops.py",
+    "renamed_gold_file": "git mv calc/utils.py calc/strings.py",
+    "committed_wrong_edit": "sed -i 's/return s.upper()/return s/' calc/utils.py && git commit -qam wip",
+    "no_newline_at_eof": "printf '%s' \"$(cat calc/utils.py)\" > calc/utils.py",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_recovers_from_corrupted_state(name: str, tiny_repo, fresh_clone, kit) -> None:
+    task = tiny_repo.task
+    out = kit.run_bash(fresh_clone, CORRUPTIONS[name])
+    assert out.startswith("<returncode>0<"), out
+    assert kit.workspace_diff(fresh_clone, task.base_commit) != ""
+    ep = kit.run_episode(OracleTeacher(run_tests=False), task, fresh_clone)
+    assert ep.submitted, "\n".join(ep.commands)
+    assert kit.tree_of(fresh_clone, task.base_commit) == tiny_repo.gold_tree, "\n---\n".join(ep.commands)
+
+
+def _random_student_edit(rng: random.Random, repo: Path) -> str:
+    """A student-like edit: a command a confused model might run."""
+    files = ["calc/ops.py", "calc/utils.py", "README.md", "calc/extra.py"]
+    target = rng.choice([f for f in files if (repo / f).exists()])
+    n = len((repo / target).read_text().splitlines()) or 1
+    line = rng.randint(1, n)
+    choices = [
+        f"sed -i '{line}d' {target}",
+        f"sed -i '{line}s/return/yield/' {target}",
+        f"sed -i '{line}a\\    print(\"debug\")' {target}",
+        f"sed -i '{line},{min(n, line + 4)}d' {target}",
+        f"echo '# TODO' >> {target}",
+        f"rm -f {target}",
+        f"cp {target} {target}.bak",
+        f"sed -i '{line}s/^/    /' {target}",
+        "git apply -R <<'X'\nnot a patch\nX",
+        f"git add {target}",
+    ]
+    return rng.choice(choices)
+
+
+def test_twenty_random_mid_episode_corruptions(tiny_repo, tmp_path, kit) -> None:
+    """A few oracle steps, then 1-3 random student edits, then the oracle finishes: >= 95% must reach gold."""
+    rng = random.Random(1234)
+    task = tiny_repo.task
+    resolved = 0
+    for k in range(20):
+        repo = tiny_repo.clone(tmp_path / f"w{k}")
+        oracle = OracleTeacher(run_tests=False)
+        msgs = [Message("system", "sys"), Message("user", task.problem_statement)]
+        for _ in range(rng.randint(0, 5)):
+            (text,) = oracle.label([TeacherState(task, tuple(msgs), kit.workspace_diff(repo, task.base_commit))])
+            msgs += [Message("assistant", text), Message("user", kit.run_bash(repo, parse_action(text)))]
+        for _ in range(rng.randint(1, 3)):
+            command = _random_student_edit(rng, repo)
+            reply = f"THOUGHT: try something.\n\n```bash\n{command}\n```"
+            msgs += [Message("assistant", reply), Message("user", kit.run_bash(repo, command))]
+        ep = kit.run_episode(oracle, task, repo, messages=msgs)
+        resolved += ep.submitted and kit.tree_of(repo, task.base_commit) == tiny_repo.gold_tree
+    assert resolved >= 19
+
+
+def test_same_state_same_label(tiny_repo, fresh_clone, kit) -> None:
+    task = tiny_repo.task
+    kit.run_bash(fresh_clone, CORRUPTIONS["wrong_edit_in_hunk"])
+    msgs = (Message("system", "s"), Message("user", task.problem_statement))
+    state = TeacherState(task, msgs, kit.workspace_diff(fresh_clone, task.base_commit))
+    first = OracleTeacher().label([state, state])
+    assert first[0] == first[1] == OracleTeacher().label([state])[0]
+    assert parse_action(first[0]).startswith("nl -ba calc/ops.py")
+
+
+def test_a_step_that_failed_falls_back_to_restoring_the_file(tiny_repo, fresh_clone, kit) -> None:
+    task = tiny_repo.task
+    oracle = OracleTeacher(look_first=False)
+    msgs = (Message("system", "s"), Message("user", task.problem_statement))
+    state = TeacherState(task, msgs, kit.workspace_diff(fresh_clone, task.base_commit))
+    (planned,) = oracle.label([state])
+    assert parse_action(planned).startswith("git apply")
+    again = TeacherState(
+        task, (*msgs, Message("assistant", planned), Message("user", "error: patch failed")), state.workspace_diff
+    )
+    (fallback,) = oracle.label([again])
+    assert parse_action(fallback) == "rm -f calc/extra.py"
