@@ -187,6 +187,9 @@ def build_tiny_student(
     out = Path(out_dir)
     tokenizer = train_tokenizer([*builtin_corpus(), *corpus_texts], vocab_size=vocab_size)
     actual_vocab = len(tokenizer)
+    eos_id, pad_id = tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    if not (isinstance(eos_id, int) and isinstance(pad_id, int)):
+        raise RuntimeError(f"tokenizer lost its special tokens (eos={eos_id!r}, pad={pad_id!r})")
     shape = shape_for_budget(parse_param_count(params), actual_vocab)
     config = Qwen3Config(
         vocab_size=actual_vocab,
@@ -199,8 +202,8 @@ def build_tiny_student(
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
         bos_token_id=None,
-        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
-        pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
     )
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
