@@ -50,3 +50,15 @@ class Policy(Protocol):
     def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams) -> list[Completion]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class WeightSyncable(Protocol):
+    """A policy whose weights live outside the trainer (a vLLM server or engine) and must be refreshed.
+
+    The training loop calls ``sync_weights`` after every update phase with the checkpoint it just saved
+    (a plain HF model dir, or a LoRA adapter dir); afterwards every Completion carries ``model_version=version``.
+    In-process policies that share the trainer's model object only need ``version`` bumped.
+    """
+
+    def sync_weights(self, checkpoint_dir: str, version: str) -> None: ...
