@@ -1,0 +1,152 @@
+"""Supervised fine-tuning of the student on the aggregated labels, and its checkpoints.
+
+One loop through ``accelerate.Accelerator`` so the same code runs on CPU, one GPU, or under FSDP/DeepSpeed launch
+configs; bf16 autocast where the GPU supports it, fp32 on CPU. Full fine-tuning or LoRA (peft). Checkpoints are
+plain HF directories (``save_pretrained`` of the model, or of the LoRA adapters, plus the tokenizer) written to a
+temporary sibling and renamed, so a kill mid-save leaves no half checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from swe_dagger.dagger.config import SFTConfig
+from swe_dagger.dagger.sft_data import SFTExample, collate
+from swe_dagger.dagger.sft_loss import sft_loss
+
+StepCallback = Callable[[int, int, float], None]
+"""Called after every optimizer step with (step, total_steps, loss)."""
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    steps: int
+    examples: int
+    target_tokens: int
+    epoch_losses: tuple[float, ...]
+    """Mean loss of each epoch (over its micro-batches)."""
+    first_loss: float
+    """Loss of the first micro-batch, before any update."""
+    final_loss: float
+    """Mean loss of the last epoch."""
+    seconds: float
+
+
+def precision_for(cfg: SFTConfig) -> str:
+    """Accelerate's ``mixed_precision``: bf16 on a GPU that has it (``auto``), else no mixed precision (fp32)."""
+    if cfg.precision == "bf16" or (
+        cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    ):
+        return "bf16"
+    return "no"
+
+
+def with_lora(model: Any, cfg: SFTConfig) -> Any:
+    """Wrap ``model`` with fresh LoRA adapters on every linear layer (unless it already carries adapters)."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if isinstance(model, PeftModel):
+        return model
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def train_sft(
+    model: Any,
+    examples: Sequence[SFTExample],
+    cfg: SFTConfig,
+    *,
+    pad_id: int,
+    seed: int,
+    on_step: StepCallback | None = None,
+) -> SFTResult:
+    """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs; deterministic under ``seed``."""
+    if not examples:
+        raise ValueError("no SFT examples: the aggregated dataset is empty")
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    accelerator = Accelerator(mixed_precision=precision_for(cfg), gradient_accumulation_steps=cfg.grad_accum)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batches_per_epoch = math.ceil(len(examples) / cfg.batch_size)
+    total_steps = math.ceil(batches_per_epoch / cfg.grad_accum) * cfg.epochs
+    warmup = max(cfg.warmup_steps, 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model.train()
+    order_gen = torch.Generator().manual_seed(seed)
+    epoch_losses: list[float] = []
+    first_loss = math.nan
+    step = 0
+    tokens = 0
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(examples), generator=order_gen).tolist()
+        losses: list[float] = []
+        for b in range(batches_per_epoch):
+            batch = collate([examples[i] for i in order[b * cfg.batch_size : (b + 1) * cfg.batch_size]], pad_id)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.accumulate(model), accelerator.autocast():
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                loss, metrics = sft_loss(logits, batch["labels"])
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            losses.append(metrics.loss)
+            tokens += metrics.target_tokens
+            if math.isnan(first_loss):
+                first_loss = metrics.loss
+            if accelerator.sync_gradients:
+                step += 1
+                if on_step is not None:
+                    on_step(step, total_steps, metrics.loss)
+        epoch_losses.append(sum(losses) / len(losses))
+    model.eval()
+    accelerator.free_memory()
+    return SFTResult(
+        steps=step,
+        examples=len(examples),
+        target_tokens=tokens,
+        epoch_losses=tuple(epoch_losses),
+        first_loss=first_loss,
+        final_loss=epoch_losses[-1],
+        seconds=time.perf_counter() - started,
+    )
+
+
+def save_checkpoint(model: Any, tokenizer: Any, out_dir: Path) -> Path:
+    """Write an HF model dir (or LoRA adapter dir) + tokenizer at ``out_dir`` atomically (tmp dir, then rename)."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    unwrapped = getattr(model, "module", model)
+    unwrapped.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def load_student(path: Path | str, *, trainable: bool = True) -> tuple[Any, Any]:
+    """(model, tokenizer) from an HF model dir or a LoRA adapter dir (``adapter_config.json`` present)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if (path / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(str(path), is_trainable=trainable)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path))
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model.eval()
+    return model, tokenizer

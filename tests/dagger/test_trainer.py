@@ -1,0 +1,89 @@
+"""SFT on a real tiny transformer: masked prompts, loss falls, weights change, checkpoints reload (full and LoRA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from swe_dagger.agents.agent import Agent, AgentConfig
+from swe_dagger.agents.protocol import Message
+from swe_dagger.dagger.config import SFTConfig
+from swe_dagger.dagger.dataset import LabelRow
+from swe_dagger.dagger.sft_data import encode_rows, prompt_ids
+from swe_dagger.dagger.sft_loss import IGNORE
+from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
+
+LABELS = [
+    "THOUGHT: look at the code.\n\n```bash\nsed -n '1,20p' src/mod.py\n```",
+    "THOUGHT: apply the fix.\n\n```bash\ngit apply fix.patch\n```",
+    "THOUGHT: done.\n\n```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```",
+]
+
+
+def rows() -> list[LabelRow]:
+    prefix = (Message("system", "You are an agent."), Message("user", "Fix the bug in mod.py"))
+    out = []
+    history: list[tuple[str, str]] = []
+    for turn, label in enumerate(LABELS):
+        out.append(LabelRow(iteration=0, beta=1.0, task_id="t", episode=0, turn=turn, author="teacher",
+                            prefix=prefix, history=tuple(history), label=label, student_action=None,
+                            reward=1.0, resolution="FULL"))
+        history.append((label, f"<returncode>0</returncode>\n<output>\nok {turn}\n</output>"))
+    return out
+
+
+def test_examples_mask_the_prompt(tiny_student_dir: Path) -> None:
+    _, tok = load_student(tiny_student_dir)
+    agent = Agent(AgentConfig(max_prompt_tokens=512))
+    examples = encode_rows(rows(), agent, tok, max_seq_len=512)
+    for row, ex in zip(rows(), examples, strict=True):
+        n_prompt = sum(lab == IGNORE for lab in ex.labels)
+        prompt = prompt_ids(tok, agent.render(row.prefix, row.history))
+        assert list(ex.input_ids[:n_prompt]) == prompt
+        target = [t for t in ex.labels if t != IGNORE]
+        assert tok.decode(target[:-1]) == row.label and target[-1] == tok.eos_token_id
+    full = examples[2]
+    n_target = sum(lab != IGNORE for lab in full.labels)
+    short = encode_rows(rows()[2:], agent, tok, max_seq_len=n_target + 5)[0]
+    assert short.input_ids == full.input_ids[-(n_target + 5) :]  # the prompt's end and the whole target are kept
+    assert short.labels == full.labels[-(n_target + 5) :]
+
+
+def test_full_finetune_lowers_loss_changes_weights_and_reloads(tiny_student_dir: Path, tmp_path: Path) -> None:
+    model, tok = load_student(tiny_student_dir)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
+    cfg = SFTConfig(epochs=10, lr=3e-3, batch_size=3, grad_accum=1, warmup_steps=0)
+    result = train_sft(model, examples, cfg, pad_id=tok.pad_token_id, seed=0)
+    assert result.steps == 10 and result.examples == 3
+    assert result.final_loss < 0.7 * result.epoch_losses[0]
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
+    assert len(changed) == len(before)
+    ckpt = save_checkpoint(model, tok, tmp_path / "iter_000")
+    reloaded, _ = load_student(ckpt)
+    for n, p in reloaded.named_parameters():
+        assert torch.equal(p, dict(model.named_parameters())[n].detach())
+    # same seed → identical training
+    model2, _ = load_student(tiny_student_dir)
+    again = train_sft(model2, examples, cfg, pad_id=tok.pad_token_id, seed=0)
+    assert again.epoch_losses == result.epoch_losses
+
+
+def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tmp_path: Path) -> None:
+    from swe_dagger.dagger.trainer import with_lora
+
+    model, tok = load_student(tiny_student_dir)
+    model = with_lora(model, SFTConfig(lora=True, lora_r=4))
+    base_before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+    examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
+    result = train_sft(model, examples, SFTConfig(epochs=8, lr=1e-2, batch_size=3, warmup_steps=0),
+                       pad_id=tok.pad_token_id, seed=1)
+    assert result.final_loss < result.epoch_losses[0]
+    for n, p in model.named_parameters():
+        if "lora_" not in n:
+            assert torch.equal(p.detach(), base_before[n]), n
+    ckpt = save_checkpoint(model, tok, tmp_path / "lora_iter_000")
+    assert (ckpt / "adapter_config.json").is_file() and not (ckpt / "model.safetensors").exists()
+    reloaded, _ = load_student(ckpt)
+    ids = torch.tensor([examples[0].input_ids])
+    assert torch.allclose(reloaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
