@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 import torch
-from swe_dagger.agents.protocol import Conversation, Message
+from swe_dagger.agents.agent import Agent, AgentConfig
+from swe_dagger.agents.protocol import Conversation
 from swe_dagger.dagger.advantages import trajectory_advantages
 from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
 from swe_dagger.dagger.records import Trajectory, Turn
@@ -26,7 +27,7 @@ CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-PREFIX = (Message("system", "You are a shell agent."), Message("user", "Fix the bug in calc.py"))
+PREFIX = Agent().initial_messages("Fix the bug in calc.py")
 ACTION_0 = "THOUGHT: look around\n```bash\nls\n```"
 TEACHER_ACTION = "```bash\ncat calc.py\n```"
 ACTION_2 = "```bash\nsed -i s/-/+/ calc.py\n```"
@@ -50,18 +51,9 @@ def tokenizer() -> PreTrainedTokenizerFast:
     return tok
 
 
-def render(prefix: Conversation, history: Sequence[tuple[str, str]]) -> Conversation:
-    """A plain renderer (stand-in for the agent's): every action, then its observation, verbatim."""
-    out = list(prefix)
-    for action, observation in history:
-        out += [Message("assistant", action), Message("user", observation)]
-    return tuple(out)
-
-
-def eliding_render(prefix: Conversation, history: Sequence[tuple[str, str]]) -> Conversation:
-    """Like ``render`` but only the latest observation is kept, as a token-budgeted agent would do."""
-    last = len(history) - 1
-    return render(prefix, [(a, o if i == last else "[elided]") for i, (a, o) in enumerate(history)])
+# the agent's own renderer; the second elides every observation but the latest (a token-budgeted agent)
+render = Agent().render
+eliding_render = Agent(AgentConfig(keep_last_observations=1)).render
 
 
 def byte_ids(tok: PreTrainedTokenizerFast, text: str) -> tuple[int, ...]:
@@ -147,7 +139,13 @@ def test_per_turn_sequences_hold_exactly_what_the_student_saw(tokenizer: PreTrai
     ((a, b),) = spans(second.sources, TokenSource.STUDENT)
     assert second.input_ids[a:b] == traj.turns[2].token_ids and b == len(second.input_ids) - 2  # + "<|im_end|>\n"
     context = tokenizer.decode(second.input_ids[:a])
-    assert "[elided]" in context and OBS[1] in context and ACTION_0 in context and TEACHER_ACTION in context
+    assert (
+        "<output_elided>" in context
+        and OBS[0] not in context
+        and OBS[1] in context
+        and ACTION_0 in context
+        and TEACHER_ACTION in context
+    )
     assert TokenSource.TEACHER not in second.sources  # earlier actions are context here
     assert sum(first.loss_mask) == len(traj.turns[0].token_ids or ())
 
