@@ -1,0 +1,134 @@
+"""Build a teacher by name: built-ins, plugins (entry-point group ``swe_dagger.teachers``), or ``pkg.module:Class``.
+
+Options arrive as strings from YAML/CLI overrides; they are typed here from the teacher constructor's
+annotations, and an unknown option lists the accepted ones. The teacher is wrapped in a
+:class:`~swe_dagger.teachers.cost.MeteredTeacher` (always) and a
+:class:`~swe_dagger.teachers.cache.CachedTeacher` (when a cache directory is given), cache outermost, so
+cache hits cost nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from swe_dagger.sandbox.registry import Registry
+from swe_dagger.teachers.cache import CachedTeacher
+from swe_dagger.teachers.cost import MeteredTeacher
+from swe_dagger.teachers.protocol import Teacher
+
+TEACHERS = Registry(
+    "teacher",
+    {
+        "oracle": "swe_dagger.teachers.oracle:OracleTeacher",
+        "chat": "swe_dagger.teachers.chat:ChatTeacher",
+        "replay": "swe_dagger.teachers.replay:ReplayTeacher",
+    },
+    "swe_dagger.teachers",
+)
+
+
+class TeacherOptionError(ValueError):
+    """An option the teacher does not take, or a value that does not fit its type."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Which teacher, how to build it, and how to account for it."""
+
+    name: str = "oracle"
+    """Registry name (``oracle``, ``chat``, ``replay``), an installed plugin's name, or ``pkg.module:Class``."""
+    options: Mapping[str, object] = field(default_factory=dict)
+    """Constructor keyword arguments; strings are converted to the annotated parameter types."""
+    cache_dir: Path | None = None
+    """Keep labels in ``<cache_dir>/<teacher id>.jsonl`` so a resumed run never pays for a label twice."""
+    price_per_1k_prompt: float | None = None
+    """$ per 1000 prompt tokens (for cost accounting of model-backed teachers)."""
+    price_per_1k_completion: float | None = None
+    """$ per 1000 completion tokens."""
+
+
+def teacher_names() -> list[str]:
+    """Every teacher name available: built-ins and installed plugins."""
+    return TEACHERS.names()
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _coerce(value: object, annotation: object, where: str) -> object:
+    """Convert a string option to ``annotation`` (int, float, bool, Path, str, unions of those)."""
+    if not isinstance(value, str) or annotation in (inspect.Parameter.empty, str, object, typing.Any):
+        return value
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if str in members:
+            return value
+        if value.lower() in ("none", "null") and len(members) < len(typing.get_args(annotation)):
+            return None
+        errors = []
+        for member in members:
+            try:
+                return _coerce(value, member, where)
+            except TeacherOptionError as exc:
+                errors.append(str(exc))
+        raise TeacherOptionError(f"{where}: {value!r} fits none of {annotation} ({'; '.join(errors)})")
+    if annotation is bool:
+        if value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise TeacherOptionError(f"{where}: expected a boolean (true/false), got {value!r}")
+    if annotation in (int, float):
+        try:
+            return annotation(value)
+        except ValueError:
+            raise TeacherOptionError(f"{where}: expected {annotation.__name__}, got {value!r}") from None
+    if annotation is Path:
+        return Path(value)
+    return value  # anything else: the constructor checks it
+
+
+def _typed_options(factory: Callable[..., object], options: Mapping[str, object], name: str) -> dict[str, object]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = inspect.signature(factory).parameters
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: pass values through untyped
+        hints = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = [p for p, v in params.items() if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]
+    out = {}
+    for key, value in options.items():
+        if key not in params and not takes_any:
+            raise TeacherOptionError(
+                f"teacher {name!r} has no option {key!r}; it accepts: {', '.join(accepted) or '(none)'}"
+            )
+        out[key] = _coerce(value, hints.get(key, inspect.Parameter.empty), f"teacher {name!r} option {key!r}")
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:120] or "teacher"
+
+
+def make_teacher(cfg: TeacherConfig) -> Teacher:
+    """The configured teacher, metered, and cached when ``cfg.cache_dir`` is set."""
+    factory = TEACHERS.resolve(cfg.name)
+    if not callable(factory):
+        raise TypeError(f"teacher {cfg.name!r} resolves to {factory!r}, which is not a class or factory")
+    teacher = factory(**_typed_options(factory, cfg.options, cfg.name))
+    if not isinstance(teacher, Teacher):
+        raise TypeError(
+            f"teacher {cfg.name!r} built a {type(teacher).__name__}, which lacks the Teacher protocol "
+            "(teacher_id, label(states), close())"
+        )
+    metered: Teacher = MeteredTeacher(teacher, cfg.price_per_1k_prompt, cfg.price_per_1k_completion)
+    if cfg.cache_dir is None:
+        return metered
+    return CachedTeacher(metered, Path(cfg.cache_dir) / f"{_slug(teacher.teacher_id)}.jsonl")
