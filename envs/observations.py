@@ -1,0 +1,47 @@
+"""What the model sees: the task prompt at reset and one formatted observation per command."""
+
+from __future__ import annotations
+
+from swe_dagger.envs.actions import FORMAT_INSTRUCTIONS
+from swe_dagger.envs.task import Task
+from swe_dagger.sandbox.protocol import ExecResult
+
+TASK_PROMPT = """<pr_description>
+Consider the following issue in the repository {repo}:
+
+{problem_statement}
+</pr_description>
+
+<instructions>
+You are working in the root of the repository, at the commit where the issue was reported.
+Make changes to non-test source files so that the issue is resolved; the repository's tests will check your fix.
+Inspect files, edit them (e.g. with sed, python or a heredoc) and run code as you need.
+Every reply must contain your reasoning and then exactly one command.
+{format_instructions}
+Once you have submitted you cannot continue working on this task.
+</instructions>"""
+
+
+def task_prompt(task: Task) -> str:
+    """The reset observation: the issue text plus how to act and how to submit (never the patches)."""
+    return TASK_PROMPT.format(
+        repo=task.repo, problem_statement=task.problem_statement.strip(), format_instructions=FORMAT_INSTRUCTIONS
+    )
+
+
+def command_observation(result: ExecResult, timeout_s: float, output_bytes: int) -> str:
+    """``<returncode>N</returncode>`` + the output, with a warning when the command timed out or was cut."""
+    parts = [f"<returncode>{result.exit_code}</returncode>"]
+    if result.timed_out:
+        parts.append(
+            f"<warning>The command timed out after {timeout_s:g} s and was killed. Avoid long-running or "
+            "interactive commands; run a smaller piece of work.</warning>"
+        )
+    if result.truncated:
+        parts.append(
+            f"<warning>The output was longer than {output_bytes} bytes; only its head and tail are shown. "
+            "Use head, tail, grep or sed -n to look at smaller parts.</warning>"
+        )
+    parts.append(f"<output>\n{result.output}</output>" if result.output.endswith("\n") else
+                 f"<output>\n{result.output}\n</output>")
+    return "\n".join(parts)
