@@ -10,6 +10,7 @@ import pytest
 import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Conversation
+from swe_dagger.agents.tiny_student import CHAT_TEMPLATE as TINY_STUDENT_TEMPLATE
 from swe_dagger.dagger.advantages import trajectory_advantages
 from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
 from swe_dagger.dagger.records import Trajectory, Turn
@@ -34,9 +35,18 @@ ACTION_2 = "```bash\nsed -i s/-/+/ calc.py\n```"
 OBS = ("<returncode>0</returncode>\ncalc.py", "def add(a, b): return a - b", "FINAL-OBSERVATION")
 
 
+@pytest.fixture(scope="module", params=[CHATML, TINY_STUDENT_TEMPLATE], ids=["chatml", "tiny-student-template"])
+def tokenizer(request: pytest.FixtureRequest) -> PreTrainedTokenizerFast:
+    return build_tokenizer(request.param)
+
+
 @pytest.fixture(scope="module")
-def tokenizer() -> PreTrainedTokenizerFast:
-    """A real byte-level BPE tokenizer trained on a few strings, with ChatML special tokens and template."""
+def chatml_tokenizer() -> PreTrainedTokenizerFast:
+    return build_tokenizer(CHATML)
+
+
+def build_tokenizer(chat_template: str) -> PreTrainedTokenizerFast:
+    """A real byte-level BPE tokenizer trained on a few strings, with ChatML special tokens and a chat template."""
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
@@ -47,7 +57,7 @@ def tokenizer() -> PreTrainedTokenizerFast:
     )
     core.train_from_iterator([*PREFIX[0].content.split(), ACTION_0, TEACHER_ACTION, ACTION_2, *OBS] * 3, trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tok.chat_template = CHATML
+    tok.chat_template = chat_template
     return tok
 
 
@@ -203,7 +213,10 @@ def _student_logprob_sums(
     return (lp * mask).sum(dim=1).tolist()
 
 
-def test_grpo_update_moves_rewarded_student_tokens_up_and_the_other_down(tokenizer: PreTrainedTokenizerFast) -> None:
+def test_grpo_update_moves_rewarded_student_tokens_up_and_the_other_down(
+    chatml_tokenizer: PreTrainedTokenizerFast,
+) -> None:
+    tokenizer = chatml_tokenizer
     torch.manual_seed(0)
     config = Qwen3Config(
         vocab_size=len(tokenizer),
