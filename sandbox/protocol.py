@@ -43,6 +43,11 @@ class Limits:
     """RLIMIT_NPROC (local) / pids limit (docker)."""
     file_bytes: int = 512 * 1024**2
     """Largest file a command may write (RLIMIT_FSIZE)."""
+    cpus: float = 1.0
+    """CPU cores a docker container may use (``nano_cpus``); bubblewrap has no equivalent and ignores it."""
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)

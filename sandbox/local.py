@@ -1,0 +1,253 @@
+"""The local backend: every command is a fresh bubblewrap sandbox over a per-workspace host directory.
+
+Host layout of one workspace (under :func:`sandbox_root`, deleted by ``close()``)::
+
+    ws-XXXX/repo      the repository, read-write at ``workdir`` (default ``/testbed``)
+    ws-XXXX/base.git  the trusted single-commit repository, read-only inside
+    ws-XXXX/cache     diff/snapshot scratch, mounted only for maintenance scripts
+    ws-XXXX/tmp       the private /tmp (and HOME)
+
+Reset is in place (``git clean`` + ``git read-tree -u --reset`` on a warm index), which ``bench/sandbox.py``
+measured as the fastest option that keeps workspaces independent.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from swe_dagger.sandbox.bwrap import BwrapLayout, bwrap_argv, runtime_mounts
+from swe_dagger.sandbox.environment import local_env
+from swe_dagger.sandbox.process import run_capped
+from swe_dagger.sandbox.protocol import (
+    DEFAULT_LIMITS,
+    ExecResult,
+    Limits,
+    SandboxError,
+    SandboxUnavailable,
+    Snapshot,
+    WorkspaceSource,
+)
+from swe_dagger.sandbox.workspace import GitWorkspace, ScriptResult
+
+_UID_BASE = 200_000
+_UID_SPAN = 1 << 20
+_SCRIPT_TIMEOUT_S = 900.0
+_EXIT_LIMITS_FAILED = 125
+
+
+def sandbox_root() -> Path:
+    """Host directory holding workspaces: ``$SWE_DAGGER_SANDBOX_ROOT`` or ``<tempdir>/swe-dagger-sandboxes``."""
+    root = Path(os.environ.get("SWE_DAGGER_SANDBOX_ROOT") or Path(tempfile.gettempdir()) / "swe-dagger-sandboxes")
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o711)
+    return root
+
+
+def find_bwrap() -> str:
+    """Path of a working ``bwrap``; raises :class:`SandboxUnavailable` saying how to get one."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailable(
+            "the local sandbox needs bubblewrap: install it (`apt-get install bubblewrap`, or `bash scripts/setup.sh`)"
+        )
+    probe = subprocess.run(
+        [path, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+        + ([] if os.geteuid() == 0 else ["--unshare-user"]),
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise SandboxUnavailable(
+            f"bubblewrap is installed but cannot create namespaces here ({probe.stderr.decode().strip()}); "
+            "run as root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
+        )
+    return path
+
+
+class LocalSandbox:
+    """A workspace whose commands run in bubblewrap; see the module docstring for the layout."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        source: WorkspaceSource | None,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        runtime: Path | None = None,
+        image: str | None = None,
+        workdir: str | None = None,
+    ) -> None:
+        if source is None:
+            raise ValueError("the local backend needs a source: a git repository at a commit, or a directory")
+        self._bwrap = find_bwrap()
+        rootfs = Path(image) if image else Path("/")
+        if not (rootfs / "usr").is_dir():
+            raise ValueError(f"rootfs {rootfs} has no usr/ directory; give a directory holding a Linux root filesystem")
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._closed = False
+        self._dir = Path(tempfile.mkdtemp(prefix="ws-", dir=sandbox_root()))
+        uid = _UID_BASE + secrets.randbelow(_UID_SPAN) if os.geteuid() == 0 else None
+        try:
+            for name in ("repo", "base.git", "cache", "tmp"):
+                (self._dir / name).mkdir()
+            if uid is not None:
+                for path in (self._dir, *self._dir.iterdir()):
+                    os.chown(path, uid, uid)
+            self._layout = BwrapLayout(
+                repo=self._dir / "repo",
+                base_git=self._dir / "base.git",
+                cache=self._dir / "cache",
+                tmp=self._dir / "tmp",
+                workdir=workdir or "/testbed",
+                rootfs=rootfs,
+                runtime_mounts=runtime_mounts(runtime) if runtime is not None else (),
+                uid=uid,
+                env=local_env(runtime.resolve() if runtime is not None else None),
+            )
+            self._git = GitWorkspace(self, self.backend, self._layout.workdir)
+            self._git.create(source)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def workdir(self) -> str:
+        return self._layout.workdir
+
+    @property
+    def host_dir(self) -> Path:
+        """The workspace's host directory (for diagnostics and tests; commands never see it)."""
+        return self._dir
+
+    def exec(self, command: str, timeout: float | None = None) -> ExecResult:
+        limit = self._limits.timeout_s if timeout is None else timeout
+        with self._lock:
+            self._check_open()
+            read_end, write_end = os.pipe()
+            try:
+                argv = bwrap_argv(self._layout, [command], limits=self._limits)
+                argv[0:1] = [self._bwrap, "--info-fd", str(write_end)]
+                outcome = run_capped(argv, timeout=limit, output_bytes=self._limits.output_bytes, pass_fds=[write_end])
+                os.close(write_end)
+                write_end = -1
+                os.set_blocking(read_end, False)
+                started = _read_some(read_end)
+            finally:
+                os.close(read_end)
+                if write_end >= 0:
+                    os.close(write_end)
+        if not started and not outcome.timed_out:
+            raise SandboxError(f"bubblewrap could not start the sandbox: {outcome.output.strip()}")
+        if outcome.exit_code == _EXIT_LIMITS_FAILED and "swe-dagger: cannot set resource limits" in outcome.output:
+            raise SandboxError(f"could not apply resource limits {self._limits}: {outcome.output.strip()}")
+        return ExecResult(
+            output=outcome.output,
+            exit_code=outcome.exit_code,
+            timed_out=outcome.timed_out,
+            truncated=outcome.truncated,
+            duration_s=outcome.duration_s,
+        )
+
+    def run_script(
+        self, script: str, args: Sequence[str], *, payload: bytes | None = None, writable_base: bool = False
+    ) -> ScriptResult:
+        """Run a maintenance script in the sandbox with the scratch area mounted (see ``git_scripts``)."""
+        if payload is not None:
+            target = self._dir / "cache" / "payload"
+            target.write_bytes(payload)
+            if self._layout.uid is not None:
+                os.chown(target, self._layout.uid, self._layout.uid)
+        argv = bwrap_argv(
+            self._layout,
+            ["/bin/bash", "-c", script, "swe-dagger", *args],
+            limits=None,
+            maintenance=True,
+            writable_base=writable_base,
+        )
+        argv[0] = self._bwrap
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, timeout=_SCRIPT_TIMEOUT_S, env={}, stdin=subprocess.DEVNULL, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise SandboxError(f"local sandbox: maintenance script ran past {_SCRIPT_TIMEOUT_S:.0f} s") from exc
+        return ScriptResult(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", errors="replace"))
+
+    def read_file(self, path: str) -> str:
+        with self._lock:
+            self._check_open()
+            return self._git.read_file(path)
+
+    def write_file(self, path: str, content: str) -> None:
+        with self._lock:
+            self._check_open()
+            self._git.write_file(path, content)
+
+    def diff(self) -> str:
+        with self._lock:
+            self._check_open()
+            return self._git.diff()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._check_open()
+            self._git.reset()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            self._check_open()
+            return self._git.snapshot()
+
+    def restore(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._check_open()
+            self._git.restore(snapshot)
+
+    def close(self) -> None:
+        """Delete the workspace directory; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            shutil.rmtree(self._dir, onerror=_make_writable_and_retry)
+
+    def __enter__(self) -> LocalSandbox:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError(f"local sandbox {self._dir.name} is closed")
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
+
+
+def _make_writable_and_retry(func: object, path: str, _exc: object) -> None:
+    """``rmtree`` error hook: a command may have left read-only directories; open them up and retry."""
+    parent = os.path.dirname(path)
+    os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    if os.path.isdir(path) and not os.path.islink(path):
+        os.chmod(path, os.stat(path).st_mode | stat.S_IRWXU)
+        shutil.rmtree(path, onerror=_make_writable_and_retry)
+    else:
+        os.unlink(path)
