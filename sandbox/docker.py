@@ -137,7 +137,7 @@ class DockerSandbox:
         reader.join(limit)
         timed_out = reader.is_alive()
         if timed_out:
-            self._exec_checked(_KILL_ALL)
+            self._kill_all()
             reader.join(_DRAIN_AFTER_KILL_S)
             if reader.is_alive():
                 raise SandboxError(f"docker sandbox: command output did not end after killing it ({command[:80]!r})")
@@ -154,6 +154,14 @@ class DockerSandbox:
             truncated=truncated,
             duration_s=time.monotonic() - start,
         )
+
+    def _kill_all(self) -> None:
+        """Kill every process but PID 1; when even that cannot start (pids limit hit), restart PID 1."""
+        try:
+            self._exec_checked(_KILL_ALL)
+        except SandboxError:
+            self._container.kill()
+            self._container.start()
 
     def _exec_create(self, cmd: Sequence[str], workdir: str = "/") -> str:
         import docker
