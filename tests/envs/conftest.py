@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from swe_dagger.envs.task import Task
 
 OPS = '''"""Small arithmetic helpers."""

@@ -6,9 +6,8 @@ import dataclasses
 
 import gymnasium
 import pytest
-from gymnasium.utils.env_checker import check_env
-
 import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
+from gymnasium.utils.env_checker import check_env
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task
@@ -96,7 +95,7 @@ def test_gold_patch_by_shell_resolves_and_grading_happens_in_a_copy(env: SWEEnv,
 
 def test_immediate_submit_is_no_and_truncation_on_turns(env: SWEEnv) -> None:
     env.reset(options={"task_id": "calc__calc-1"})
-    obs, reward, terminated, truncated, info = env.step(SUBMIT)
+    _, reward, terminated, _, info = env.step(SUBMIT)
     assert (reward, terminated, info["resolution"], info["patch"]) == (0.0, True, "NO", "")
     assert info["test_status"]["tests/test_ops.py::test_add_negative"] == "FAILED"
     env.reset(options={"task_id": "calc__calc-1"})
@@ -132,7 +131,7 @@ def test_grading_crash_is_an_error_not_a_silent_zero(env: SWEEnv, calc_tasks: li
 
 
 def test_unvalidated_tasks_are_refused_unless_allowed(calc_tasks: list[Task]) -> None:
-    with pytest.raises(ValueError, match="2 of 2 tasks are not validated.*allow_unvalidated=True"):
+    with pytest.raises(ValueError, match=r"2 of 2 tasks are not validated.*allow_unvalidated=True"):
         SWEEnv(calc_tasks)
     marked = [dataclasses.replace(t, extra={"validated": "gold=FULL empty=NO runs=3"}) for t in calc_tasks]
     SWEEnv(marked).close()
