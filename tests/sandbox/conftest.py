@@ -111,7 +111,7 @@ def make_sandbox(backend: str, source: WorkspaceSource | None, limits: Limits = 
         pytest.skip(str(exc))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make() -> Callable[..., Sandbox]:
     """``make(backend, source, limits=TEST_LIMITS)``: open a sandbox (tests import nothing from conftest)."""
     return make_sandbox
