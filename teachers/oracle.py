@@ -71,7 +71,7 @@ class OracleTeacher:
         plan = _Plan(task, gold, workspace, previous, self.config)
         thought, command = plan.step()
         if previous and previous[-1] == command and command not in (cmd.SUBMIT_COMMAND, plan.tests):
-            thought, command = plan.fallback(command)
+            thought, command = plan.fallback()
         return cmd.reply(thought, command)
 
 
@@ -126,6 +126,8 @@ class _Plan:
         self.tests = cmd.test_command(files) if files else None
         self.target: str | None = None
         """The file the planned step edits (for :meth:`fallback`)."""
+        self.reverting: list[str] = []
+        """The tracked files the planned step restores from git (for :meth:`fallback`)."""
 
     def step(self) -> tuple[str, str]:
         return self._look() or self._strays() or self._gold_files() or self._finish()
@@ -134,7 +136,7 @@ class _Plan:
         if not self.config.look_first:
             return None
         for f in self.gold:
-            if f.is_new or f.is_deleted or not f.hunks or f.path in self.said:
+            if f.is_new or f.is_deleted or not f.hunks or f.path in self.said or f.path in self.ws_removed:
                 continue
             first = max(1, f.hunks[0].old_start - 2)
             last = first
@@ -155,6 +157,7 @@ class _Plan:
         restore += sorted(p for p, f in self.ws.items() if p not in self.gold_paths and not (f.is_new or f.is_rename))
         if not remove and not restore:
             return None
+        self.reverting = sorted(restore)
         names = ", ".join(f"`{p}`" for p in [*remove, *restore])
         return (
             f"{names} should not change for this fix; revert {'it' if len(remove) + len(restore) == 1 else 'them'}"
@@ -209,6 +212,7 @@ class _Plan:
     def _restore(self, path: str, why: str) -> tuple[str, str]:
         if any(g.path == path and g.is_new for g in self.gold):
             return f"`{path}` {why}; delete it and write it again.", cmd.revert_command([], [path])
+        self.reverting = [path]
         return f"`{path}` {why}; restore it from git and redo the change.", cmd.revert_command([path], [])
 
     def _finish(self) -> tuple[str, str]:
@@ -216,8 +220,18 @@ class _Plan:
             return "The change is in place; run the relevant tests to check it.", self.tests
         return "The fix is complete; submit it.", cmd.SUBMIT_COMMAND
 
-    def fallback(self, failed: str) -> tuple[str, str]:
-        """The planned command already ran last turn without effect: restore the file it targets."""
+    def fallback(self) -> tuple[str, str]:
+        """The planned command already ran last turn without effect: restore the file it targets.
+
+        A revert that did nothing means HEAD moved (the agent committed): restore from the root commit,
+        which in a sandbox workspace is the base.
+        """
+        if self.reverting:
+            root = "$(git rev-list --max-parents=0 HEAD | tail -n 1)"
+            return (
+                "Reverting to HEAD did not help (HEAD has moved); restore those files from the base commit.",
+                cmd.revert_command(self.reverting, []).replace("git checkout HEAD", f"git checkout {root}"),
+            )
         if self.target is not None:
             return self._restore(self.target, "did not take the last edit")
         return "That did not work; look at the repository state again.", "git status --short && git diff --stat"

@@ -53,6 +53,8 @@ CORRUPTIONS = {
     "gutted_file": "sed -i '10,36d' calc/ops.py",
     "renamed_gold_file": "git mv calc/utils.py calc/strings.py",
     "committed_wrong_edit": "sed -i 's/return s.upper()/return s/' calc/utils.py && git commit -qam wip",
+    "committed_stray_edit": "echo more >> README.md && git commit -qam wip",
+    "committed_deletion": "git rm -q calc/ops.py && git commit -qm wip",
     "no_newline_at_eof": "printf '%s' \"$(cat calc/utils.py)\" > calc/utils.py",
 }
 
