@@ -76,12 +76,15 @@ def _commit_variant(repo: Path, branch: str, old: str, new: str) -> tuple[str, s
 
 
 def host_venv() -> Path:
-    """A venv over the host interpreter (whose site-packages hold pytest), outside /tmp (the sandbox hides /tmp)."""
+    """A venv holding only pytest (the host's site-packages carry slow-to-load plugins), built once and cached.
+
+    It lives outside /tmp because the sandbox hides the host's /tmp.
+    """
     cache = Path(os.environ.get("SWE_DAGGER_CACHE", Path.home() / ".cache" / "swe-dagger"))
-    venv = cache / "test-venvs" / f"py{sys.version_info.major}{sys.version_info.minor}-system"
-    if not (venv / "bin" / "python").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                       check=True)
+    venv = cache / "test-venvs" / f"py{sys.version_info.major}{sys.version_info.minor}-pytest"
+    if not (venv / "bin" / "pytest").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "pytest"], check=True)
     return venv
 
 
