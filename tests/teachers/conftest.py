@@ -6,6 +6,7 @@ throwaway index, so the repo's own index is whatever the executed commands left 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -282,3 +283,18 @@ class Kit:
 @pytest.fixture
 def kit() -> Kit:
     return Kit()
+
+
+def system_venv() -> Path:
+    """A venv over this interpreter (pytest included), kept outside /tmp, which the local sandbox hides."""
+    cache = Path(os.environ.get("SWE_DAGGER_CACHE", Path.home() / ".cache" / "swe-dagger"))
+    venv = cache / "test-venvs" / f"teachers-py{sys.version_info.major}{sys.version_info.minor}"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    return venv
+
+
+@pytest.fixture(scope="session")
+def venv_task(tiny_repo: TinyRepo) -> Task:
+    """The tiny task with a venv, as the local sandbox needs to run its tests."""
+    return dataclasses.replace(tiny_repo.task, venv=system_venv())
