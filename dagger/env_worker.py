@@ -1,0 +1,87 @@
+"""One environment behind a small message-style interface (reset/step/diff), so it could become a Ray actor.
+
+The collector only talks to workers through these calls and their frozen return values; a worker holds no state
+the collector shares. Threads run the calls concurrently (sandboxed commands are subprocesses, so the GIL is
+released while they run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from swe_dagger.envs.task import Task
+
+
+@dataclass(frozen=True)
+class Reset:
+    observation: str
+    task: Task
+
+
+@dataclass(frozen=True)
+class Step:
+    observation: str
+    reward: float
+    terminated: bool
+    truncated: bool
+    format_error: bool
+    resolution: str | None
+    error: str | None
+    """Infrastructure failure reported by the env (e.g. grading crashed)."""
+    seconds: float
+
+
+class EnvWorker:
+    """Owns one ``swe_dagger/SWE-v0`` env (built by ``make_env``) for the collector's lifetime."""
+
+    def __init__(self, make_env: Callable[[], Any]) -> None:
+        self.env = make_env()
+
+    def reset(self, task_id: str, seed: int) -> Reset:
+        observation, _ = self.env.reset(seed=seed, options={"task_id": task_id})
+        return Reset(observation=observation, task=self.env.unwrapped.current_task)
+
+    def diff(self) -> str:
+        return str(self.env.unwrapped.workspace_diff())
+
+    def step(self, action: str) -> Step:
+        import time
+
+        start = time.perf_counter()
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return Step(
+            observation=observation,
+            reward=float(reward),
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+            format_error=bool(info.get("format_error", False)),
+            resolution=info.get("resolution"),
+            error=info.get("error"),
+            seconds=time.perf_counter() - start,
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_timeout_s: float,
+                 allow_unvalidated: bool) -> Callable[[], Any]:
+    """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks``."""
+
+    def make() -> Any:
+        import gymnasium
+        import swe_dagger.envs  # registers the env id
+
+        return gymnasium.make(
+            swe_dagger.envs.ENV_ID,
+            tasks=tasks,
+            sandbox=sandbox,
+            max_turns=max_turns,
+            command_timeout_s=command_timeout_s,
+            allow_unvalidated=allow_unvalidated,
+            disable_env_checker=True,
+        )
+
+    return make
