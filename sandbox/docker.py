@@ -3,8 +3,9 @@
 The container's PID 1 is a shell that ignores every catchable signal and reaps orphans, so an agent
 killing PID 1 or its parent changes nothing. A command that runs past its deadline is stopped with
 ``kill -9 -1`` inside the container (every process but PID 1): commands are serialised per sandbox, so
-that only hits what the command left behind. Git maintenance is the same scripts as the local backend
-(``git_scripts``), run through ``exec``.
+that only hits what the command left behind. A command that ends in time is followed by the same kill,
+from the wrapper shell that ran it, so nothing outlives a command (as with bubblewrap's PID namespace).
+Git maintenance is the same scripts as the local backend (``git_scripts``), run through ``exec``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ from swe_dagger.sandbox.workspace import GitWorkspace, ScriptResult
 
 _INIT = "trap '' HUP INT QUIT TERM USR1 USR2 PIPE ALRM; while :; do sleep 3600 & wait $!; done"
 _KILL_ALL = ["/bin/sh", "-c", "kill -9 -1 2>/dev/null; true"]
+# Runs the agent's command, then kills whatever it left behind (every process but PID 1 and this shell),
+# so commands are stateless as in the local backend, whose PID namespace dies with each command.
+_STATELESS = '/bin/bash -c "$1"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
+_EXEC_FAILED = "OCI runtime exec failed"
 _DRAIN_AFTER_KILL_S = 5.0
 
 
@@ -74,35 +79,7 @@ class DockerSandbox:
             raise
 
     def _start(self, image: str) -> Any:
-        import docker
-
-        try:
-            self._client.images.get(image)
-        except docker.errors.ImageNotFound as exc:
-            raise SandboxUnavailable(
-                f"docker image {image!r} is not on this machine; build the test image with "
-                "`bash scripts/build_test_image.sh`, or pull/load the image you named"
-            ) from exc
-        lim = self._limits
-        return self._client.containers.run(
-            image,
-            ["/bin/sh", "-c", _INIT],
-            detach=True,
-            labels=labels(),
-            network_mode="none",
-            mem_limit=lim.memory_bytes,
-            memswap_limit=lim.memory_bytes,
-            nano_cpus=int(lim.cpus * 1e9),
-            pids_limit=lim.processes,
-            ulimits=[
-                docker.types.Ulimit(name="fsize", soft=lim.file_bytes, hard=lim.file_bytes),
-                docker.types.Ulimit(name="cpu", soft=lim.cpu_s, hard=lim.cpu_s),
-            ],
-            security_opt=["no-new-privileges"],
-            environment=dict(COMMON_ENV),
-            hostname="sandbox",
-            working_dir="/",
-        )
+        return start_container(self._client, image, self._limits)
 
     @property
     def workdir(self) -> str:
@@ -121,7 +98,7 @@ class DockerSandbox:
     def _exec_streaming(self, command: str, limit: float) -> ExecResult:
         api = self._client.api
         start = time.monotonic()
-        exec_id = self._exec_create(["/bin/bash", "-c", command], workdir=self._workdir)
+        exec_id = self._exec_create(["/bin/bash", "-c", _STATELESS, "swe-dagger", command], workdir=self._workdir)
         cap = OutputCap(self._limits.output_bytes)
         failure: list[BaseException] = []
 
@@ -147,6 +124,8 @@ class DockerSandbox:
         text, truncated = cap.result()
         if code is None and not timed_out:
             raise SandboxError("docker sandbox: command ended without an exit code (container died?)")
+        if text.startswith(_EXEC_FAILED):
+            raise SandboxError(f"docker sandbox: the container could not start the command: {text.strip()}")
         return ExecResult(
             output=text,
             exit_code=-1 if timed_out else int(code),
@@ -258,3 +237,36 @@ class DockerSandbox:
     def _check_open(self) -> None:
         if self._closed:
             raise SandboxError("docker sandbox is closed")
+
+
+def start_container(client: Any, image: str, limits: Limits) -> Any:
+    """Create and start one labelled sandbox container of ``image`` with ``limits`` (no network)."""
+    import docker
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound as exc:
+        raise SandboxUnavailable(
+            f"docker image {image!r} is not on this machine; build the test image with "
+            "`bash scripts/build_test_image.sh`, or pull/load the image you named"
+        ) from exc
+    lim = limits
+    return client.containers.run(
+        image,
+        ["/bin/sh", "-c", _INIT],
+        detach=True,
+        labels=labels(),
+        network_mode="none",
+        mem_limit=lim.memory_bytes,
+        memswap_limit=lim.memory_bytes,
+        nano_cpus=int(lim.cpus * 1e9),
+        pids_limit=lim.processes,
+        ulimits=[
+            docker.types.Ulimit(name="fsize", soft=lim.file_bytes, hard=lim.file_bytes),
+            docker.types.Ulimit(name="cpu", soft=lim.cpu_s, hard=lim.cpu_s),
+        ],
+        security_opt=["no-new-privileges"],
+        environment=dict(COMMON_ENV),
+        hostname="sandbox",
+        working_dir="/",
+    )
