@@ -1,0 +1,103 @@
+"""vLLM plumbing that needs no vLLM: locating the interpreter, the install hint, and server start failures.
+
+Start failures use real processes standing in for the vLLM interpreter (one that exits, one that never answers), so
+the error paths (exit code, timeout, log tail in the message, process-group cleanup) run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from swe_dagger.agents.protocol import Message, SamplingParams
+from swe_dagger.agents.vllm_install import INSTALL_HINT, VLLMUnavailable, find_vllm_python, require_vllm_module
+from swe_dagger.agents.vllm_policy import VLLMPolicy, VLLMPolicyError
+from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig, VLLMServerError, free_port
+
+
+def _fake_python(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "fake-python"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_missing_explicit_python_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(VLLMUnavailable, match="does not exist") as info:
+        find_vllm_python(str(tmp_path / "nope" / "python"))
+    assert "pip install swe-dagger[vllm]" in str(info.value)
+    assert "scripts/setup_vllm.sh" in str(info.value)
+
+
+def test_env_variable_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _fake_python(tmp_path, "exit 0")
+    monkeypatch.setenv("SWE_DAGGER_VLLM_PYTHON", fake)
+    assert find_vllm_python() == fake
+
+
+def test_nothing_found_lists_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SWE_DAGGER_VLLM_PYTHON", raising=False)
+    monkeypatch.setenv("SWE_DAGGER_VLLM_VENV", str(tmp_path / "venv"))
+    monkeypatch.setattr("swe_dagger.agents.vllm_install.DEFAULT_VENV", str(tmp_path / "default"))
+    with pytest.raises(VLLMUnavailable) as info:
+        find_vllm_python()
+    message = str(info.value)
+    assert str(tmp_path / "venv" / "bin" / "python") in message
+    assert INSTALL_HINT in message
+
+
+def test_in_process_engine_needs_vllm_here() -> None:
+    # The main environment deliberately has no vllm (it pins its own torch); the error must say what to do.
+    with pytest.raises(VLLMUnavailable, match="VLLMServer"):
+        require_vllm_module()
+
+
+def test_server_that_exits_reports_code_and_log(tmp_path: Path, tiny_student_dir: Path) -> None:
+    fake = _fake_python(tmp_path, 'echo "boom: no engine for $2" >&2; exit 3')
+    server = VLLMServer(VLLMServerConfig(model=str(tiny_student_dir), python=fake, startup_timeout_s=30))
+    with pytest.raises(VLLMServerError, match="exited with code 3") as info:
+        server.start()
+    assert "boom: no engine for vllm.entrypoints.openai.api_server" in str(info.value)
+    assert not server.running
+    server.close()
+    server.close()  # idempotent
+
+
+def test_server_that_never_answers_times_out_and_is_killed(tmp_path: Path, tiny_student_dir: Path) -> None:
+    pid_file = tmp_path / "pid"
+    fake = _fake_python(tmp_path, f'echo $$ > {pid_file}; echo "still loading"; exec sleep 300')
+    config = VLLMServerConfig(model=str(tiny_student_dir), python=fake, startup_timeout_s=2)
+    with pytest.raises(VLLMServerError, match="not ready after 2s") as info:
+        VLLMServer(config).start()
+    assert "still loading" in str(info.value)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the whole process group was terminated
+
+
+def test_server_config_rejects_missing_model(tmp_path: Path) -> None:
+    with pytest.raises(VLLMServerError, match="is not a directory"):
+        VLLMServer(VLLMServerConfig(model=str(tmp_path / "absent")))
+
+
+def test_server_command_has_lora_and_sampling_flags(tiny_student_dir: Path) -> None:
+    config = VLLMServerConfig(model=str(tiny_student_dir), enable_lora=True, max_lora_rank=8)
+    command = config.command("/usr/bin/python3", 1234)
+    assert command[command.index("--max-lora-rank") + 1] == "8"
+    assert command[command.index("--logprobs-mode") + 1] == "processed_logprobs"
+    assert config.environment()["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert config.environment()["VLLM_SERVER_DEV_MODE"] == "1"
+
+
+def test_policy_errors_name_the_problem(tmp_path: Path) -> None:
+    # Nothing listens on this port: sync input checks come first, then generation reports the unreachable server.
+    with VLLMPolicy(f"http://127.0.0.1:{free_port()}", timeout_s=2) as policy:
+        with pytest.raises(VLLMPolicyError, match="is not a directory"):
+            policy.sync_weights(str(tmp_path / "absent"), "v1")
+        (tmp_path / "junk").mkdir()
+        with pytest.raises(VLLMPolicyError, match=r"neither adapter_config\.json"):
+            policy.sync_weights(str(tmp_path / "junk"), "v1")
+        with pytest.raises(VLLMPolicyError, match="unreachable"):
+            policy.generate([(Message("user", "hi"),)], SamplingParams(max_new_tokens=2))
