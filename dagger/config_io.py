@@ -61,8 +61,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        args = get_args(tp)
-        item_tp = args[0] if args else Any
+        item_args = get_args(tp)
+        item_tp = item_args[0] if item_args else Any
         items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
