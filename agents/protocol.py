@@ -62,3 +62,7 @@ class WeightSyncable(Protocol):
     """
 
     def sync_weights(self, checkpoint_dir: str, version: str) -> None: ...
+
+
+class PolicyError(RuntimeError):
+    """A policy backend failed (server unreachable after retries, malformed reply); the message names URL/status."""
