@@ -154,6 +154,9 @@ def ensure_default_suite(
     validation: dict = {}
     if validate:
         tasks, validation = _validate(tasks, root, sandbox=sandbox, workers=workers, progress=progress)
+        if not tasks:
+            report = root / "validation.report.json"
+            raise RuntimeError(f"no synthesized task passed validation; see {report} (first: {validation['failed']})")
     train, test = split_by_function(tasks, test_fraction=test_fraction, seed=seed)
     save_tasks([replace(t, extra={**t.extra, "split": "train"}) for t in train], root / "train.jsonl")
     save_tasks([replace(t, extra={**t.extra, "split": "test"}) for t in test], root / "test.jsonl")
