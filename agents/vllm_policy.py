@@ -15,23 +15,29 @@ swe-dagger owns it — by restarting the server on the new directory. ``model_ve
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
-import httpx
+from swe_dagger.agents.openai_client import ChatResult, ClientConfig, OpenAIClient
+from swe_dagger.agents.openai_policy import chat_request
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from swe_dagger.agents.vllm_admin import VLLMAdmin, VLLMAdminError
+from swe_dagger.agents.vllm_common import VLLMPolicyError, adapter_name, checkpoint_kind, pinned_sampling
 from swe_dagger.agents.vllm_server import VLLMServer
 
+__all__ = ["VLLMPolicy", "VLLMPolicyError"]
 
-class VLLMPolicyError(RuntimeError):
-    """Generation or weight sync through vLLM failed (bad answer, unreachable server, unusable checkpoint)."""
+_TOKEN_FIELDS = {"logprobs": True, "top_logprobs": 0, "return_token_ids": True, "n": 1}
+"""vLLM extras: one logprob per sampled token, prompt and completion token ids in the reply."""
 
 
 class VLLMPolicy:
-    """A Policy served by vLLM at ``base_url``; pass ``server`` when swe-dagger started it (enables restart sync)."""
+    """A Policy served by vLLM at ``base_url``; pass ``server`` when swe-dagger started it (enables restart sync).
+
+    Requests go through :class:`~swe_dagger.agents.openai_client.OpenAIClient` (bounded concurrency, retries of
+    transient failures); ``client`` tunes it (its ``base_url`` is replaced by this server's).
+    """
 
     def __init__(
         self,
@@ -40,9 +46,8 @@ class VLLMPolicy:
         served_model_name: str = "student",
         model_version: str = "",
         server: VLLMServer | None = None,
-        max_concurrency: int = 16,
-        timeout_s: float = 600.0,
-        api_key: str | None = None,
+        client: ClientConfig | None = None,
+        admin_timeout_s: float = 600.0,
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self.served_model_name = served_model_name
@@ -51,19 +56,21 @@ class VLLMPolicy:
         self.server = server
         self._request_model = served_model_name
         self._adapter: str | None = None
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
-        self._admin = VLLMAdmin(self.base_url, timeout_s=timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="vllm-policy")
+        config = replace(client or ClientConfig(max_concurrency=32, timeout_s=600.0), base_url=f"{self.base_url}/v1")
+        self._client = OpenAIClient(config)
+        self._admin = VLLMAdmin(self.base_url, timeout_s=admin_timeout_s)
         self._closed = False
 
     @classmethod
-    def from_server(cls, server: VLLMServer, *, model_version: str | None = None, **kwargs: object) -> VLLMPolicy:
-        """A policy over a server swe-dagger started; the version defaults to the served model directory."""
+    def from_server(
+        cls, server: VLLMServer, *, model_version: str | None = None, client: ClientConfig | None = None
+    ) -> VLLMPolicy:
+        """A policy over a server swe-dagger started (and now owns: closing the policy stops it); the version
+        defaults to the served model directory."""
         version = model_version if model_version is not None else server.model
         return cls(
             server.base_url, served_model_name=server.config.served_model_name, model_version=version,
-            server=server, **kwargs,  # type: ignore[arg-type]
+            server=server, client=client,
         )
 
     @property
@@ -74,29 +81,21 @@ class VLLMPolicy:
     def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams) -> list[Completion]:
         if self._closed:
             raise VLLMPolicyError("VLLMPolicy.generate called after close()")
-        if sampling.max_new_tokens < 1:
-            raise ValueError(f"SamplingParams.max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
-        body = self._sampling_body(sampling)
-        futures = [self._pool.submit(self._one, conversation, body) for conversation in conversations]
-        return [future.result() for future in futures]
+        extra = {**pinned_sampling(sampling), **_TOKEN_FIELDS}
+        requests = [chat_request(self._request_model, c, sampling, extra_body=extra) for c in conversations]
+        return [self._completion(result) for result in self._client.chat_many(requests)]
 
     def sync_weights(self, checkpoint_dir: str, version: str) -> None:
         """Serve the weights in ``checkpoint_dir`` (LoRA adapter or full checkpoint); then stamp ``version``."""
         if self._closed:
             raise VLLMPolicyError("VLLMPolicy.sync_weights called after close()")
-        path = Path(checkpoint_dir)
-        if not path.is_dir():
-            raise VLLMPolicyError(f"sync_weights: checkpoint {checkpoint_dir!r} is not a directory")
-        if not version:
-            raise VLLMPolicyError("sync_weights: version must be a non-empty checkpoint id")
-        if (path / "adapter_config.json").is_file():
-            self._sync_lora(path.resolve(), version)
-        elif (path / "config.json").is_file():
-            self._sync_full(path.resolve())
+        name = adapter_name(version)  # also rejects an empty version before anything changes
+        kind = checkpoint_kind(checkpoint_dir)
+        path = Path(checkpoint_dir).resolve()
+        if kind == "lora":
+            self._sync_lora(path, name)
         else:
-            raise VLLMPolicyError(
-                f"sync_weights: {checkpoint_dir!r} has neither adapter_config.json (LoRA) nor config.json (full model)"
-            )
+            self._sync_full(path)
         self.model_version = version
 
     def sleep(self, level: int = 1) -> None:
@@ -111,7 +110,6 @@ class VLLMPolicy:
         if self._closed:
             return
         self._closed = True
-        self._pool.shutdown(wait=True)
         self._client.close()
         self._admin.close()
         if self.server is not None:
@@ -123,8 +121,7 @@ class VLLMPolicy:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _sync_lora(self, path: Path, version: str) -> None:
-        name = _adapter_name(version)
+    def _sync_lora(self, path: Path, name: str) -> None:
         previous = self._adapter
         try:
             self._admin.load_lora(name, str(path), inplace=name == previous)
@@ -147,62 +144,16 @@ class VLLMPolicy:
             hint = " (start the server with VLLM_SERVER_DEV_MODE=1)" if exc.status == 404 else ""
             raise VLLMPolicyError(f"full-weight sync of {path} failed{hint}: {exc}") from exc
 
-    def _sampling_body(self, sampling: SamplingParams) -> dict[str, object]:
-        greedy = sampling.temperature <= 0
-        body: dict[str, object] = {
-            "max_tokens": sampling.max_new_tokens,
-            "temperature": 0.0 if greedy else sampling.temperature,
-            "top_p": 1.0 if greedy else sampling.top_p,
-            "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
-            "logprobs": True, "top_logprobs": 0, "return_token_ids": True, "skip_special_tokens": True, "n": 1,
-        }
-        if sampling.stop:
-            body["stop"] = list(sampling.stop)
-        if sampling.seed is not None:
-            body["seed"] = sampling.seed
-        return body
-
-    def _one(self, conversation: Conversation, sampling_body: dict[str, object]) -> Completion:
-        body = {
-            **sampling_body,
-            "model": self._request_model,
-            "messages": [{"role": m.role, "content": m.content} for m in conversation],
-        }
-        try:
-            response = self._client.post("/v1/chat/completions", json=body)
-        except httpx.TransportError as exc:
-            raise VLLMPolicyError(f"vLLM server {self.base_url} unreachable: {exc}") from exc
-        if response.status_code != 200:
+    def _completion(self, result: ChatResult) -> Completion:
+        if result.token_ids is None or result.logprobs is None or result.prompt_token_ids is None:
             raise VLLMPolicyError(
-                f"vLLM chat completion (model {self._request_model!r}) failed with HTTP {response.status_code}: "
-                f"{response.text[:2000]}"
+                f"{self.base_url} answered without token ids/logprobs (is it a vLLM server? RL needs them)"
             )
-        return self._completion(response.json())
-
-    def _completion(self, data: dict[str, object]) -> Completion:
-        choices = data.get("choices")
-        if not isinstance(choices, list) or len(choices) != 1:
-            raise VLLMPolicyError(f"vLLM answer has no single choice: {str(data)[:500]}")
-        choice = choices[0]
-        token_ids = choice.get("token_ids")
-        prompt_ids = data.get("prompt_token_ids")
-        if not isinstance(token_ids, list) or not isinstance(prompt_ids, list):
-            raise VLLMPolicyError("vLLM answer lacks token_ids/prompt_token_ids (is this a vLLM server?)")
-        content = (choice.get("logprobs") or {}).get("content") or []
-        logprobs = [float(entry["logprob"]) for entry in content]
-        if len(logprobs) != len(token_ids):
-            raise VLLMPolicyError(f"vLLM returned {len(token_ids)} token ids but {len(logprobs)} logprobs")
-        finish = choice.get("finish_reason") or "stop"
         return Completion(
-            text=str((choice.get("message") or {}).get("content") or ""),
-            token_ids=tuple(int(t) for t in token_ids),
-            logprobs=tuple(logprobs),
-            prompt_token_ids=tuple(int(t) for t in prompt_ids),
-            finish_reason="length" if finish == "length" else "stop",
+            text=result.text,
+            token_ids=result.token_ids,
+            logprobs=result.logprobs,
+            prompt_token_ids=result.prompt_token_ids,
+            finish_reason="length" if result.finish_reason == "length" else "stop",
             model_version=self.model_version,
         )
-
-
-def _adapter_name(version: str) -> str:
-    """A LoRA name vLLM accepts in ``model`` fields, derived from the checkpoint id."""
-    return "lora-" + re.sub(r"[^A-Za-z0-9._-]+", "-", version).strip("-")

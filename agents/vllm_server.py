@@ -7,6 +7,7 @@ goes into every error. ``close()`` terminates the whole group (vLLM forks an eng
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -140,6 +141,7 @@ class VLLMServer:
             self._process = subprocess.Popen(
                 self.config.command(python, self._port), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=self.config.environment(), start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         try:
             self._wait_ready()
@@ -232,6 +234,19 @@ class VLLMServer:
 
 
 _ERROR_LINE = re.compile(r"\b\w*(Error|Exception): ")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM the server if the process that started it dies, so a crashed
+    or killed trainer leaves no orphan server holding memory (no-op where prctl is unavailable)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -11,7 +11,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from swe_dagger.agents.protocol import Message, SamplingParams
+from swe_dagger.agents.openai_client import ClientConfig
+from swe_dagger.agents.protocol import Message, PolicyError, SamplingParams
 from swe_dagger.agents.vllm_install import INSTALL_HINT, VLLMUnavailable, find_vllm_python, require_vllm_module
 from swe_dagger.agents.vllm_policy import VLLMPolicy, VLLMPolicyError
 from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig, VLLMServerError, free_port
@@ -93,11 +94,13 @@ def test_server_command_has_lora_and_sampling_flags(tiny_student_dir: Path) -> N
 
 def test_policy_errors_name_the_problem(tmp_path: Path) -> None:
     # Nothing listens on this port: sync input checks come first, then generation reports the unreachable server.
-    with VLLMPolicy(f"http://127.0.0.1:{free_port()}", timeout_s=2) as policy:
+    with VLLMPolicy(f"http://127.0.0.1:{free_port()}", client=ClientConfig(max_retries=0, timeout_s=2)) as policy:
         with pytest.raises(VLLMPolicyError, match="is not a directory"):
             policy.sync_weights(str(tmp_path / "absent"), "v1")
+        with pytest.raises(VLLMPolicyError, match="non-empty checkpoint id"):
+            policy.sync_weights(str(tmp_path), "")
         (tmp_path / "junk").mkdir()
         with pytest.raises(VLLMPolicyError, match=r"neither adapter_config\.json"):
             policy.sync_weights(str(tmp_path / "junk"), "v1")
-        with pytest.raises(VLLMPolicyError, match="unreachable"):
+        with pytest.raises(PolicyError, match="failed after 1 attempts"):
             policy.generate([(Message("user", "hi"),)], SamplingParams(max_new_tokens=2))
