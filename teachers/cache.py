@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from swe_dagger.teachers.cost import TeacherUsage, usage_of
 from swe_dagger.teachers.protocol import Teacher, TeacherState
 
 
@@ -123,9 +124,9 @@ class CachedTeacher:
         return self.inner.teacher_id
 
     @property
-    def usage(self) -> object:
-        """The inner teacher's usage (cache hits cost nothing, so they are not in it)."""
-        return getattr(self.inner, "usage", None)
+    def usage(self) -> TeacherUsage | None:
+        """The metered usage below this cache (hits cost nothing, so they are not in it); None if unmetered."""
+        return usage_of(self.inner)
 
     def __len__(self) -> int:
         return len(self._labels)

@@ -117,3 +117,13 @@ class MeteredTeacher:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def usage_of(teacher: object) -> TeacherUsage | None:
+    """The usage of the :class:`MeteredTeacher` in a stack of wrappers (``.inner`` links); None if unmetered."""
+    seen = 0
+    while teacher is not None and seen < 16:
+        if isinstance(teacher, MeteredTeacher):
+            return teacher.usage
+        teacher, seen = getattr(teacher, "inner", None), seen + 1
+    return None

@@ -11,7 +11,7 @@ import pytest
 from swe_dagger.agents.protocol import Message
 from swe_dagger.sandbox.registry import UnknownNameError
 from swe_dagger.teachers.cache import CachedTeacher
-from swe_dagger.teachers.cost import MeteredTeacher
+from swe_dagger.teachers.cost import MeteredTeacher, usage_of
 from swe_dagger.teachers.factory import TeacherConfig, TeacherOptionError, make_teacher, teacher_names
 from swe_dagger.teachers.oracle import OracleTeacher
 from swe_dagger.teachers.protocol import TeacherState
@@ -78,5 +78,6 @@ def test_a_third_party_teacher_installed_as_a_separate_package_is_usable_by_name
         msgs += (Message("assistant", text), Message("user", "output"))
     assert ["```bash\nls\n```" in r for r in replies] == [True, True, False]
     assert "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT" in replies[2]
-    assert teacher.usage.labels == 3  # type: ignore[attr-defined]
+    usage = usage_of(teacher)
+    assert usage is not None and usage.labels == 3 and usage.teacher_id == "list-then-submit:2:ls"
     teacher.close()
