@@ -29,7 +29,7 @@ from swebench.harness.log_parsers.python import parse_log_pytest
 from swebench.harness.test_spec.python import get_test_directives
 from swebench.harness.test_spec.test_spec import TestSpec
 
-DEFAULT_PYTEST = "python -m pytest -rA -p no:cacheprovider"
+DEFAULT_PYTEST = "python3 -m pytest -rA -p no:cacheprovider"
 """Test runner for repos swebench has no spec for (synthesized and local tasks)."""
 
 

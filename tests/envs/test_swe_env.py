@@ -135,3 +135,46 @@ def test_unvalidated_tasks_are_refused_unless_allowed(calc_tasks: list[Task]) ->
         SWEEnv(calc_tasks)
     marked = [dataclasses.replace(t, extra={"validated": "gold=FULL empty=NO runs=3"}) for t in calc_tasks]
     SWEEnv(marked).close()
+
+
+def test_concurrent_envs_in_threads_keep_workspaces_apart(calc_tasks: list[Task]) -> None:
+    """Three envs step at once (the collector's thread pool): each grades its own workspace."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plans = [(calc_tasks[0], True), (calc_tasks[0], False), (calc_tasks[1], True)]
+
+    def episode(plan: tuple[Task, bool]) -> tuple[float, str]:
+        task, fix = plan
+        with SWEEnv(calc_tasks, allow_unvalidated=True) as env:
+            env.reset(options={"task_id": task.instance_id})
+            if fix:
+                env.step(apply_by_shell(task.patch))
+            _, reward, *_, info = env.step(SUBMIT)
+            return reward, info["resolution"]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(episode, plans)) == [(1.0, "FULL"), (0.0, "NO"), (1.0, "FULL")]
+
+
+def test_docker_backend_episode(calc_tasks: list[Task]) -> None:
+    """The same task in a container of the local test image (repo copied in at /testbed, no venv)."""
+    import os
+
+    import docker
+
+    image = "swe-dagger-test:bookworm"  # built by scripts/build_test_image.sh
+    try:
+        docker.from_env().images.get(image)
+    except Exception as exc:  # no daemon or no image: a failure in CI, a skip on a dev machine
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"docker or {image} unavailable: {exc}")
+    task = dataclasses.replace(calc_tasks[0], image=image, venv=None)
+    with SWEEnv([task], sandbox="docker", allow_unvalidated=True, max_turns=4) as env:
+        env.reset()
+        assert env.sandbox.workdir == "/testbed"
+        obs, *_ = env.step(bash("cat /etc/os-release | head -1; grep -c abs calc/ops.py"))
+        assert "Debian" in obs and "<returncode>0</returncode>" in obs
+        env.step(apply_by_shell(task.patch))
+        _, reward, terminated, _, info = env.step(SUBMIT)
+    assert (reward, terminated, info["resolution"]) == (1.0, True, "FULL"), info
