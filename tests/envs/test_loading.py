@@ -108,3 +108,16 @@ def test_file_level_errors(tmp_path: Path) -> None:
         load_tasks(tmp_path / "t.csv")
     with pytest.raises(TaskFormatError, match="duplicates row 1"):
         load_tasks([_row(), _row()])
+
+
+def test_hub_names_go_to_datasets_and_fail_clearly_offline() -> None:
+    """A ``owner/name[:split]`` that is not a file is a Hugging Face dataset (online only): offline, a clear error."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from swe_dagger.envs.loading import load_tasks; load_tasks('princeton-nlp/SWE-bench_Lite:test')"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0
+    assert "TaskFormatError" in out.stderr and "Hugging Face dataset failed to load" in out.stderr
