@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.serve import TransformersServer
 from swe_dagger.agents.tiny_student import build_tiny_student
 
 # The test machine's few cores are shared; one intra-op thread is many times faster than oversubscribing them.
@@ -111,3 +112,10 @@ def fault_server() -> Iterator[FaultServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def served_student(tiny_student_dir: Path) -> Iterator[TransformersServer]:
+    """The tiny student behind a real ``transformers serve`` on a free 127.0.0.1 port, for the whole session."""
+    with TransformersServer(tiny_student_dir, startup_timeout_s=180) as server:
+        yield server
