@@ -16,6 +16,7 @@ failed) falls back to restoring the file from git.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,8 +37,9 @@ class OracleConfig:
     """Read the gold-touched code before editing it (makes episodes look like real work)."""
     run_tests: bool = True
     """Run the FAIL_TO_PASS test files that exist before submitting."""
-    max_repair_lines: int = 60
-    """A repair hunk changing more lines than this restores the file from git instead."""
+    max_repair_lines: int = 40
+    """A repair of a damaged region changing more lines than this (or than twice gold's change there plus 10)
+    restores the file from git instead, so a badly damaged file is never rewritten by one big patch."""
     context: int = 3
     """Context lines around each edit."""
 
@@ -46,7 +48,7 @@ class OracleTeacher:
     """Privileged teacher: the next step toward the gold patch from any workspace state."""
 
     def __init__(
-        self, look_first: bool = True, run_tests: bool = True, max_repair_lines: int = 60, context: int = 3
+        self, look_first: bool = True, run_tests: bool = True, max_repair_lines: int = 40, context: int = 3
     ) -> None:
         """Keyword arguments are the fields of :class:`OracleConfig` (so a factory can pass options by name)."""
         self.config = OracleConfig(look_first, run_tests, max_repair_lines, context)
@@ -190,7 +192,9 @@ class _Plan:
                 continue
             hunk = repair_hunk(region, self.config.context)
             fresh = region.workspace == region.base
-            if not fresh and hunk.changed_lines > self.config.max_repair_lines:
+            gold_size = repair_hunk(dataclasses.replace(region, workspace=region.base)).changed_lines
+            limit = min(self.config.max_repair_lines, 2 * gold_size + 10)
+            if not fresh and hunk.changed_lines > limit:
                 return self._restore(path, "has too many unrelated edits")
             return self._edit(g, hunk, fresh, create=g.is_new and w is None)
         return None

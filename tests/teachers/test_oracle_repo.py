@@ -4,11 +4,11 @@ from a clean start and from states a bad student left behind."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from swe_dagger.agents.protocol import Message
 from swe_dagger.envs.actions import parse_action
+from swe_dagger.teachers.corruptions import random_corruption
 from swe_dagger.teachers.oracle import OracleTeacher
 from swe_dagger.teachers.protocol import Teacher, TeacherState
 
@@ -70,27 +70,6 @@ def test_recovers_from_corrupted_state(name: str, tiny_repo, fresh_clone, kit) -
     assert kit.tree_of(fresh_clone, task.base_commit) == tiny_repo.gold_tree, "\n---\n".join(ep.commands)
 
 
-def _random_student_edit(rng: random.Random, repo: Path) -> str:
-    """A student-like edit: a command a confused model might run."""
-    files = ["calc/ops.py", "calc/utils.py", "README.md", "calc/extra.py"]
-    target = rng.choice([f for f in files if (repo / f).exists()])
-    n = len((repo / target).read_text().splitlines()) or 1
-    line = rng.randint(1, n)
-    choices = [
-        f"sed -i '{line}d' {target}",
-        f"sed -i '{line}s/return/yield/' {target}",
-        f"sed -i '{line}a\\    print(\"debug\")' {target}",
-        f"sed -i '{line},{min(n, line + 4)}d' {target}",
-        f"echo '# TODO' >> {target}",
-        f"rm -f {target}",
-        f"cp {target} {target}.bak",
-        f"sed -i '{line}s/^/    /' {target}",
-        "git apply -R <<'X'\nnot a patch\nX",
-        f"git add {target}",
-    ]
-    return rng.choice(choices)
-
-
 def test_twenty_random_mid_episode_corruptions(tiny_repo, tmp_path, kit) -> None:
     """A few oracle steps, then 1-3 random student edits, then the oracle finishes: >= 95% must reach gold."""
     rng = random.Random(1234)
@@ -104,7 +83,7 @@ def test_twenty_random_mid_episode_corruptions(tiny_repo, tmp_path, kit) -> None
             (text,) = oracle.label([TeacherState(task, tuple(msgs), kit.workspace_diff(repo, task.base_commit))])
             msgs += [Message("assistant", text), Message("user", kit.run_bash(repo, parse_action(text)))]
         for _ in range(rng.randint(1, 3)):
-            command = _random_student_edit(rng, repo)
+            command = random_corruption(rng, task)
             reply = f"THOUGHT: try something.\n\n```bash\n{command}\n```"
             msgs += [Message("assistant", reply), Message("user", kit.run_bash(repo, command))]
         ep = kit.run_episode(oracle, task, repo, messages=msgs)
