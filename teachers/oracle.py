@@ -96,7 +96,7 @@ def _previous_commands(messages: Conversation) -> list[str]:
     return out
 
 
-def test_files(task: Task) -> list[str]:
+def f2p_test_files(task: Task) -> list[str]:
     """FAIL_TO_PASS test files (pytest ids ``path::name``) that exist before the test patch is applied."""
     created = {f.path for f in parse_diff(task.test_patch, source=f"test_patch of {task.instance_id!r}") if f.is_new}
     files: list[str] = []
@@ -124,7 +124,7 @@ class _Plan:
             if f.new_path is not None:
                 self.ws[f.new_path] = f
         self.gold_paths = {f.path for f in gold} | {f.old_path for f in gold if f.old_path}
-        files = test_files(task) if config.run_tests else []
+        files = f2p_test_files(task) if config.run_tests else []
         self.tests = cmd.test_command(files) if files else None
         self.target: str | None = None
         """The file the planned step edits (for :meth:`fallback`)."""
