@@ -159,6 +159,8 @@ def synthesize_project(
             outcomes = _run_rounds(per_function, workdirs, project, venv, baseline, durations, config, pool, progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if scratch.parent.is_dir() and not any(scratch.parent.iterdir()):
+            scratch.parent.rmdir()
     tasks = tuple(build_task(project, repo, venv, o.candidate, o.mutated, o.run, o.fail_to_pass, o.pass_to_pass)
                   for o in outcomes if not o.reason)  # fmt: skip
     reasons: dict[str, int] = {}
