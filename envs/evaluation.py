@@ -1,9 +1,11 @@
 """Run a task's tests in a sandbox the way the SWE-bench harness does, and grade the result.
 
-The harness's eval script resets the files ``test_patch`` touches to the base commit (so an agent's edits to those
-tests don't count), applies ``test_patch``, runs the test command and parses its log. We do the same inside any
-:class:`~swe_dagger.sandbox.protocol.Sandbox`. Callers that must keep the agent's workspace intact run this between
-``snapshot()`` and ``restore()`` (see :func:`evaluate_in_copy`).
+The harness starts from a clean checkout of the base commit, applies the model's patch, resets the files
+``test_patch`` touches to the base commit (so an agent's edits to those tests don't count), applies ``test_patch``,
+runs the test command and parses its log. :func:`evaluate_patch` does exactly that inside any
+:class:`~swe_dagger.sandbox.protocol.Sandbox`, between ``snapshot()`` and ``restore()`` so the workspace it was
+given comes back untouched. Starting from ``reset()`` (not from the live workspace) makes the verdict depend only on
+the patch: an agent that commits, moves HEAD or rewrites git state cannot change what is graded.
 """
 
 from __future__ import annotations
@@ -52,13 +54,14 @@ def _reset_test_files(sandbox: Sandbox, task: Task) -> None:
         raise GradingError(f"task {task.instance_id}: resetting test files failed: {result.output[-2000:]}")
 
 
-def _apply_test_patch(sandbox: Sandbox, task: Task) -> None:
-    if not task.test_patch.strip():
+def apply_patch(sandbox: Sandbox, patch: str, what: str) -> None:
+    """``git apply`` a patch in the repo root (via a file: patches can exceed a command line's length)."""
+    if not patch.strip():
         return
-    sandbox.write_file(_PATCH_FILE, task.test_patch)
-    result = sandbox.exec(f"git apply -v {_PATCH_FILE}; code=$?; rm -f {_PATCH_FILE}; exit $code")
+    sandbox.write_file(_PATCH_FILE, patch)
+    result = sandbox.exec(f"git apply -v --binary {_PATCH_FILE}; code=$?; rm -f {_PATCH_FILE}; exit $code")
     if result.exit_code != 0:
-        raise GradingError(f"task {task.instance_id}: test_patch does not apply: {result.output[-2000:]}")
+        raise GradingError(f"{what} does not apply: {result.output[-2000:]}")
 
 
 def _last_int(output: str) -> int | None:
@@ -67,10 +70,10 @@ def _last_int(output: str) -> int | None:
 
 
 def run_tests(sandbox: Sandbox, task: Task, timeout_s: float) -> Evaluation:
-    """Apply ``test_patch`` to the workspace as it is, run the tests, grade. Modifies the workspace."""
+    """Reset test files, apply ``test_patch`` to the workspace as it is, run the tests, grade. Modifies it."""
     command = grading_command(task)
     _reset_test_files(sandbox, task)
-    _apply_test_patch(sandbox, task)
+    apply_patch(sandbox, task.test_patch, f"task {task.instance_id}: test_patch")
     # The full log goes to a file: the exec output cap (head + tail) could cut test lines out of the middle.
     result = sandbox.exec(f"( {command} ) > {_LOG_FILE} 2>&1; echo $?", timeout=timeout_s)
     log = sandbox.read_file(_LOG_FILE)
@@ -84,10 +87,12 @@ def run_tests(sandbox: Sandbox, task: Task, timeout_s: float) -> Evaluation:
     return Evaluation(report=report, test_status=status, log=log, exit_code=exit_code, timed_out=result.timed_out)
 
 
-def evaluate_in_copy(sandbox: Sandbox, task: Task, timeout_s: float) -> Evaluation:
-    """:func:`run_tests` on a snapshot of the workspace, restored afterwards (the agent's state is untouched)."""
+def evaluate_patch(sandbox: Sandbox, task: Task, patch: str, timeout_s: float) -> Evaluation:
+    """Grade ``patch`` (a diff against the base commit) as the harness would; the workspace is restored after."""
     snapshot = sandbox.snapshot()
     try:
+        sandbox.reset()
+        apply_patch(sandbox, patch, f"task {task.instance_id}: the patch under evaluation")
         return run_tests(sandbox, task, timeout_s)
     finally:
         sandbox.restore(snapshot)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import gymnasium
 from swe_dagger.envs.actions import FormatError, is_submission, parse_action
-from swe_dagger.envs.evaluation import evaluate_in_copy
+from swe_dagger.envs.evaluation import evaluate_patch
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.observations import command_observation, task_prompt
 from swe_dagger.envs.spaces import UnicodeText
@@ -172,7 +172,7 @@ class SWEEnv(gymnasium.Env[str, str]):
         start = time.monotonic()
         try:
             info["patch"] = sandbox.diff()
-            evaluation = evaluate_in_copy(sandbox, task, self.test_timeout_s)
+            evaluation = evaluate_patch(sandbox, task, info["patch"], self.test_timeout_s)
         except Exception as exc:  # our machinery failed: report it, never score it
             info["error"] = f"grading failed: {type(exc).__name__}: {exc}"
             return 0.0

@@ -16,12 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from swe_dagger.envs.evaluation import Evaluation, evaluate_in_copy
+from swe_dagger.envs.evaluation import Evaluation, evaluate_patch
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import VALIDATED_KEY, Task
-from swe_dagger.sandbox.protocol import Limits, Sandbox, WorkspaceSource
-
-_GOLD_FILE = ".swe_dagger_gold.patch"
+from swe_dagger.sandbox.protocol import Limits, WorkspaceSource
 
 
 @dataclass(frozen=True)
@@ -113,13 +111,6 @@ def _verdict(run: Callable[[], Evaluation]) -> RunVerdict:
     return RunVerdict(evaluation.resolution, None, time.monotonic() - start, tuple(sorted(failing)))
 
 
-def _apply_gold(sandbox: Sandbox, task: Task) -> None:
-    sandbox.write_file(_GOLD_FILE, task.patch)
-    result = sandbox.exec(f"git apply -v {_GOLD_FILE}; code=$?; rm -f {_GOLD_FILE}; exit $code")
-    if result.exit_code != 0:
-        raise RuntimeError(f"gold patch does not apply: {result.output[-2000:]}")
-
-
 def validate_task(task: Task, *, sandbox: str = "local", reruns: int = 2, test_timeout_s: float = 900.0,
                   limits: Limits | None = None) -> TaskValidation:
     """Grade ``task`` with no patch and with its gold patch, ``1 + reruns`` times each, in one workspace."""
@@ -133,16 +124,15 @@ def validate_task(task: Task, *, sandbox: str = "local", reruns: int = 2, test_t
     except Exception as exc:
         failed = (RunVerdict(None, f"opening the sandbox failed: {type(exc).__name__}: {exc}", 0.0),)
         return TaskValidation(task.instance_id, failed, failed, time.monotonic() - start)
-    with box:
-        empty = tuple(_verdict(lambda: evaluate_in_copy(box, task, test_timeout_s)) for _ in range(1 + reruns))
-        def gold_run() -> Evaluation:
-            _apply_gold(box, task)
-            return evaluate_in_copy(box, task, test_timeout_s)
 
-        applied = _verdict(gold_run)
-        gold = (applied, *(_verdict(lambda: evaluate_in_copy(box, task, test_timeout_s)) for _ in range(reruns)))
-        if applied.error:  # the gold patch didn't apply: rerunning on the unpatched tree would mislead
-            gold = (applied,)
+    def graded(patch: str) -> RunVerdict:
+        return _verdict(lambda: evaluate_patch(box, task, patch, test_timeout_s))
+
+    with box:
+        empty = tuple(graded("") for _ in range(1 + reruns))
+        gold: tuple[RunVerdict, ...] = (graded(task.patch),)
+        if gold[0].error is None:  # a gold patch that doesn't apply fails the same way every time
+            gold += tuple(graded(task.patch) for _ in range(reruns))
     return TaskValidation(task.instance_id, gold, empty, time.monotonic() - start)
 
 

@@ -122,6 +122,12 @@ def test_synth_shaped_task_and_tampered_tests(env: SWEEnv, calc_tasks: list[Task
     env.step(bash("printf 'def test_add_negative():\\n    pass\\n' > tests/test_ops.py"))
     *_, info = env.step(SUBMIT)
     assert info["resolution"] == "NO"
+    # ... also when it commits the rewrite (grading starts from the base commit plus the agent's diff)
+    env.reset(options={"task_id": "calc__calc-1"})
+    env.step(bash("printf 'def test_add_negative():\\n    pass\\n' > tests/test_ops.py"))
+    env.step(bash("git commit -qam 'tests pass now' && git log --oneline | wc -l"))
+    *_, info = env.step(SUBMIT)
+    assert info["resolution"] == "NO" and "tests/test_ops.py" in info["patch"]
 
 
 def test_grading_crash_is_an_error_not_a_silent_zero(env: SWEEnv, calc_tasks: list[Task]) -> None:
