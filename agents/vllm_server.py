@@ -151,8 +151,11 @@ class VLLMServer:
         return self
 
     def restart(self, model: str | None = None) -> None:
-        """Stop and start again, optionally on another model directory (the fallback full-weight sync)."""
+        """Stop and start again on the same port, optionally on another model directory (full-weight sync for models
+        that vLLM cannot reload in place)."""
         self._terminate()
+        if self._port is not None:
+            self.config = replace(self.config, port=self._port)  # clients keep their base_url
         if model is not None:
             if not Path(model).is_dir():
                 raise VLLMServerError(f"VLLMServer.restart: {model!r} is not a directory")

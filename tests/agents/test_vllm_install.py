@@ -104,3 +104,11 @@ def test_policy_errors_name_the_problem(tmp_path: Path) -> None:
             policy.sync_weights(str(tmp_path / "junk"), "v1")
         with pytest.raises(PolicyError, match="failed after 1 attempts"):
             policy.generate([(Message("user", "hi"),)], SamplingParams(max_new_tokens=2))
+
+
+def test_tied_checkpoint_on_a_foreign_server_refuses_in_place_reload(tiny_student_dir: Path) -> None:
+    # vLLM 0.32 reloads a tied embedding but not the LM head sharing it; without a server to restart, refuse.
+    with VLLMPolicy(f"http://127.0.0.1:{free_port()}", client=ClientConfig(max_retries=0)) as policy:
+        with pytest.raises(VLLMPolicyError, match="ties word embeddings"):
+            policy.sync_weights(str(tiny_student_dir), "iter-1")
+        assert policy.model_version == ""
