@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from swe_dagger.envs.actions import SUBMIT_MARKER
-from swe_dagger.envs.evaluation import run_tests
+from swe_dagger.envs.evaluation import evaluate_patch
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task
 from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
@@ -66,7 +66,9 @@ def test_real_instance_grades_like_the_harness(flask_task: Task, tmp_path: Path)
         assert (reward, terminated, info["resolution"]) == (0.0, True, "NO")
         assert info["test_status"]["tests/test_config.py::test_config_from_file_toml"] == "FAILED"
         assert all(info["test_status"][t] == "PASSED" for t in flask_task.pass_to_pass)
-        assert not _harness_resolved(flask_task, run_tests(env.sandbox, flask_task, 600).log, tmp_path)
+        evaluation = evaluate_patch(env.sandbox, flask_task, info["patch"], 600)  # what the env just ran
+        assert evaluation.test_status == info["test_status"]
+        assert not _harness_resolved(flask_task, evaluation.log, tmp_path)
 
         # the gold patch applied by shell commands -> FULL, and the harness agrees on the same log
         env.reset()
@@ -75,4 +77,6 @@ def test_real_instance_grades_like_the_harness(flask_task: Task, tmp_path: Path)
         _, reward, terminated, _, info = env.step(SUBMIT)
         assert (reward, terminated, info["resolution"]) == (1.0, True, "FULL"), info
         assert len(info["test_status"]) == 19 and set(info["test_status"].values()) == {"PASSED"}
-        assert _harness_resolved(flask_task, run_tests(env.sandbox, flask_task, 600).log, tmp_path)
+        evaluation = evaluate_patch(env.sandbox, flask_task, info["patch"], 600)
+        assert evaluation.test_status == info["test_status"]
+        assert _harness_resolved(flask_task, evaluation.log, tmp_path)
