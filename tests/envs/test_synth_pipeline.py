@@ -24,6 +24,8 @@ from swe_dagger.envs.task import Task
 
 from .synth_project import write_project
 
+pytestmark = pytest.mark.slow  # one real venv, real test runs, real sandbox validation: ~1-2 min on 2 busy cores
+
 SUBMIT = f"Done.\n```bash\necho {SUBMIT_MARKER}\n```"
 
 
