@@ -16,13 +16,21 @@ def validate(
     out: Annotated[Path | None, typer.Option(help="Output directory (default: the task file's directory).")] = None,
     test_timeout: Annotated[float, typer.Option(help="Seconds allowed for one test run.")] = 900.0,
 ) -> None:
-    """Write <name>.report.json and <name>.validated.jsonl (only the passing tasks, marked validated)."""
+    """Check every task: gold patch grades FULL, empty patch NO, reruns agree (else: flaky).
+
+    Writes <name>.report.json and <name>.validated.jsonl (the passing tasks, marked validated; training
+    refuses unmarked tasks unless told to allow them).
+    """
     from rich.console import Console
-    from swe_dagger.envs.loading import load_tasks
+    from swe_dagger.envs.loading import TaskFormatError, load_tasks
     from swe_dagger.envs.validate import validate_tasks, write_validation
 
-    console = Console()
-    tasks = load_tasks(file)
+    console = Console(soft_wrap=True)
+    try:
+        tasks = load_tasks(file)
+    except TaskFormatError as exc:
+        typer.echo(f"bad task file: {exc}", err=True)
+        raise typer.Exit(2) from exc
     report = validate_tasks(tasks, sandbox=sandbox, reruns=reruns, workers=workers, test_timeout_s=test_timeout)
     name = file.name.split(".")[0]
     report_path, validated_path = write_validation(report, tasks, out or file.parent, name)

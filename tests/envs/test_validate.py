@@ -72,3 +72,7 @@ def test_cli_validate_writes_report_and_filtered_file(calc_tasks: list[Task], tm
     assert "1/2 tasks passed" in out.stdout and "calc__trivial" in out.stdout
     assert (tmp_path / "mini.report.json").exists()
     assert [t.instance_id for t in load_tasks(tmp_path / "mini.validated.jsonl")] == ["calc__calc-2"]
+    (tmp_path / "bad.jsonl").write_text('{"instance_id": "a__b-1"}\n')
+    bad = subprocess.run([sys.executable, "-c", "from swe_dagger.dagger.cli import main; main()", "tasks", "validate",
+                          str(tmp_path / "bad.jsonl")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "row 1 (a__b-1): missing required field 'repo'" in bad.stderr
