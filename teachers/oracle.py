@@ -7,7 +7,7 @@ It decides purely from ``(task, messages, workspace_diff)``, deterministically, 
 3. bring each gold file to its gold version, one region per turn: a single-hunk ``git apply`` that turns
    what the workspace has there into gold's text (it applies a missing gold hunk, finishes a half-applied
    one, or undoes a wrong edit); a file too far gone is restored from git first;
-4. when the workspace matches gold, run the FAIL_TO_PASS test files that exist before the test patch;
+4. when the workspace matches gold, run the FAIL_TO_PASS tests that exist before the test patch;
 5. submit.
 States a student created (wrong edits, deleted files, stray files, garbage) are just other diffs: the
 plan converges from them too. A step that would repeat the previous command verbatim (so it must have
@@ -96,15 +96,26 @@ def _previous_commands(messages: Conversation) -> list[str]:
     return out
 
 
-def f2p_test_files(task: Task) -> list[str]:
-    """FAIL_TO_PASS test files (pytest ids ``path::name``) that exist before the test patch is applied."""
-    created = {f.path for f in parse_diff(task.test_patch, source=f"test_patch of {task.instance_id!r}") if f.is_new}
+MAX_TEST_IDS = 10
+"""More FAIL_TO_PASS ids than this are run by file instead (keeps the command short)."""
+
+
+def f2p_test_targets(task: Task) -> list[str]:
+    """What to run to check the fix before submitting: FAIL_TO_PASS pytest ids whose file the test patch does not
+    touch (they exist now), the files it modifies (their new tests do not exist yet), none it creates."""
+    touched = {f.path: f for f in parse_diff(task.test_patch, source=f"test_patch of {task.instance_id!r}")}
+    ids: list[str] = []
     files: list[str] = []
     for test_id in task.fail_to_pass:
         path = test_id.split("::", 1)[0]
-        if "::" in test_id and path.endswith(".py") and path not in created and path not in files:
-            files.append(path)
-    return files
+        if "::" not in test_id or not path.endswith(".py") or (path in touched and touched[path].is_new):
+            continue
+        if path in touched or len(task.fail_to_pass) > MAX_TEST_IDS:
+            if path not in files:
+                files.append(path)
+        elif test_id not in ids:
+            ids.append(test_id)
+    return files + ids
 
 
 class _Plan:
@@ -124,7 +135,7 @@ class _Plan:
             if f.new_path is not None:
                 self.ws[f.new_path] = f
         self.gold_paths = {f.path for f in gold} | {f.old_path for f in gold if f.old_path}
-        files = f2p_test_files(task) if config.run_tests else []
+        files = f2p_test_targets(task) if config.run_tests else []
         self.tests = cmd.test_command(files) if files else None
         self.target: str | None = None
         """The file the planned step edits (for :meth:`fallback`)."""

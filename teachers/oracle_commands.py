@@ -72,10 +72,8 @@ def apply_command(patch: str) -> str:
     return f"git apply <<'{delimiter}'\n{patch}{delimiter}"
 
 
-def test_command(test_files: Sequence[str]) -> str:
-    return (
-        f"PYTHONDONTWRITEBYTECODE=1 python -m pytest -q -p no:cacheprovider {quote_paths(test_files)} 2>&1 | tail -n 25"
-    )
+def test_command(targets: Sequence[str]) -> str:
+    return f"PYTHONDONTWRITEBYTECODE=1 python -m pytest -q -p no:cacheprovider {quote_paths(targets)} 2>&1 | tail -n 25"
 
 
 SUBMIT_COMMAND = f"echo {SUBMIT_MARKER}"

@@ -3,13 +3,14 @@ from a clean start and from states a bad student left behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 from swe_dagger.agents.protocol import Message
 from swe_dagger.envs.actions import parse_action
 from swe_dagger.teachers.corruptions import random_corruption
-from swe_dagger.teachers.oracle import OracleTeacher
+from swe_dagger.teachers.oracle import OracleTeacher, f2p_test_targets
 from swe_dagger.teachers.protocol import Teacher, TeacherState
 
 
@@ -113,3 +114,17 @@ def test_a_step_that_failed_falls_back_to_restoring_the_file(tiny_repo, fresh_cl
     )
     (fallback,) = oracle.label([again])
     assert parse_action(fallback) == "rm -f calc/extra.py"
+
+
+def test_test_targets_are_ids_that_exist_files_the_test_patch_changes_and_never_created_files(tiny_repo) -> None:
+    task = tiny_repo.task
+    assert f2p_test_targets(task) == ["tests/test_ops.py"]  # the test patch modifies it: its new ids don't exist yet
+    created = "diff --git a/tests/test_new.py b/tests/test_new.py\nnew file mode 100644\n--- /dev/null\n"
+    created += "+++ b/tests/test_new.py\n@@ -0,0 +1 @@\n+def test_x(): pass\n"
+    synth_like = dataclasses.replace(
+        task,
+        test_patch=created,
+        fail_to_pass=("tests/test_ops.py::test_add", "tests/test_new.py::test_x", "tests/test_ops.py::test_mean"),
+    )
+    assert f2p_test_targets(synth_like) == ["tests/test_ops.py::test_add", "tests/test_ops.py::test_mean"]
+    assert f2p_test_targets(dataclasses.replace(synth_like, fail_to_pass=("test_x (m.T)",))) == []
