@@ -187,3 +187,18 @@ def test_docker_backend_episode(calc_tasks: list[Task]) -> None:
         env.step(apply_by_shell(task.patch))
         _, reward, terminated, _, info = env.step(SUBMIT)
     assert (reward, terminated, info["resolution"]) == (1.0, True, "FULL"), info
+
+
+def test_gymnasium_async_vector_env(calc_tasks: list[Task]) -> None:
+    """gymnasium.make_vec runs N envs in worker processes (Text observations need shared_memory=False)."""
+    vec = gymnasium.make_vec("swe_dagger/SWE-v0", num_envs=2, vectorization_mode="async", tasks=calc_tasks,
+                             allow_unvalidated=True, max_turns=3, vector_kwargs={"shared_memory": False})
+    try:
+        _, info = vec.reset(seed=0)
+        by_id = {t.instance_id: t for t in calc_tasks}
+        vec.step(tuple(apply_by_shell(by_id[task_id].patch) for task_id in info["task_id"]))
+        _, rewards, terminated, truncated, info = vec.step((SUBMIT, SUBMIT))
+        assert list(rewards) == [1.0, 1.0] and list(terminated) == [True, True] and not any(truncated)
+        assert list(info["resolution"]) == ["FULL", "FULL"]
+    finally:
+        vec.close()
