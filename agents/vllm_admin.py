@@ -55,6 +55,11 @@ class VLLMAdmin:
     def is_sleeping(self) -> bool:
         return bool(self._request("GET", "/is_sleeping").json()["is_sleeping"])
 
+    def tokenize(self, model: str, text: str) -> int:
+        """How many tokens ``text`` is for ``model`` (no special tokens added)."""
+        body = {"model": model, "prompt": text, "add_special_tokens": False}
+        return int(self._post("/tokenize", json=body).json()["count"])
+
     def models(self) -> list[str]:
         """Ids the server answers to: the base model's served name and every loaded adapter."""
         return [str(entry["id"]) for entry in self._request("GET", "/v1/models").json().get("data", [])]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from swe_dagger.agents.openai_client import ChatResult, ClientConfig, OpenAIClient
 from swe_dagger.agents.openai_policy import chat_request
@@ -57,6 +58,7 @@ class VLLMPolicy:
         client: ClientConfig | None = None,
         admin_timeout_s: float = 600.0,
         full_sync: FullSync = "auto",
+        tokenizer_dir: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self.served_model_name = served_model_name
@@ -67,6 +69,8 @@ class VLLMPolicy:
         """How full checkpoints are synced (see :data:`~swe_dagger.agents.vllm_common.FullSync`)."""
         self._request_model = served_model_name
         self._adapter: str | None = None
+        self._tokenizer_dir = tokenizer_dir or (server.model if server is not None else None)
+        self._tokenizer: Any = None
         config = replace(client or ClientConfig(max_concurrency=32, timeout_s=600.0), base_url=f"{self.base_url}/v1")
         self._client = OpenAIClient(config)
         self._admin = VLLMAdmin(self.base_url, timeout_s=admin_timeout_s)
@@ -88,6 +92,20 @@ class VLLMPolicy:
             server.base_url, served_model_name=server.config.served_model_name, model_version=version,
             server=server, client=client, full_sync=full_sync,
         )
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of ``text`` (the agent's prompt budget): the local tokenizer of the served model when its
+        directory is known, else the server's ``/tokenize``."""
+        if self._tokenizer is None and self._tokenizer_dir is not None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_dir)
+        if self._tokenizer is not None:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        try:
+            return int(self._admin.tokenize(self.served_model_name, text))
+        except VLLMAdminError as exc:
+            raise VLLMPolicyError(f"count_tokens: {exc}") from exc
 
     @property
     def request_model(self) -> str:

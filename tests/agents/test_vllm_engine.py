@@ -28,20 +28,26 @@ ENGINE_SCRIPT = textwrap.dedent(
     from swe_dagger.agents.protocol import Message, SamplingParams
     from swe_dagger.agents.vllm_engine import VLLMEngineConfig, VLLMEnginePolicy
 
-    model, adapter, out = sys.argv[1:4]
-    conversations = [(Message("user", "Fix the failing test"),), (Message("user", "def foo():"),)]
-    sampling = SamplingParams(max_new_tokens=8)
-    config = VLLMEngineConfig(model=model, dtype="float32", max_model_len=512, enable_lora=True, max_lora_rank=8)
-    rows = []
-    with VLLMEnginePolicy(config, model_version="base") as policy:
-        for step in ("base", "lora"):
-            if step == "lora":
-                policy.sync_weights(adapter, "iter-1")
-            for c in policy.generate(conversations, sampling):
-                rows.append({"step": step, "text": c.text, "token_ids": list(c.token_ids),
-                             "logprobs": list(c.logprobs), "prompt_token_ids": list(c.prompt_token_ids),
-                             "model_version": c.model_version})
-    json.dump(rows, open(out, "w"))
+
+    def main(model, adapter, out):
+        conversations = [(Message("user", "Fix the failing test"),), (Message("user", "def foo():"),)]
+        sampling = SamplingParams(max_new_tokens=8)
+        config = VLLMEngineConfig(model=model, dtype="float32", max_model_len=512, enable_lora=True, max_lora_rank=8)
+        rows = []
+        with VLLMEnginePolicy(config, model_version="base") as policy:
+            for step in ("base", "lora"):
+                if step == "lora":
+                    policy.sync_weights(adapter, "iter-1")
+                for c in policy.generate(conversations, sampling):
+                    rows.append({"step": step, "text": c.text, "token_ids": list(c.token_ids),
+                                 "logprobs": list(c.logprobs), "prompt_token_ids": list(c.prompt_token_ids),
+                                 "model_version": c.model_version})
+        with open(out, "w") as handle:
+            json.dump(rows, handle)
+
+
+    if __name__ == "__main__":  # vLLM starts its engine core with spawn, which re-imports this module
+        main(*sys.argv[1:4])
     """
 )
 
