@@ -81,9 +81,13 @@ printf '%s' "$BASE"
 CREATE_FROM_PACK = (
     PRELUDE
     + _INIT
-    + """g index-pack --stdin < "$C/payload" > /dev/null; rm -f "$C/payload"
+    + r"""g index-pack --stdin < "$C/payload" > /dev/null; rm -f "$C/payload"
 commit_base "$1"
 GIT_INDEX_FILE="$C/base.index" g read-tree -u --reset "$BASE"
+# Files written in the same second as the index are "racily clean": git would re-hash (and reset would
+# rewrite) all of them on every call. Backdate them and refresh the index once.
+find "$W" -path "$W/.git" -prune -o \( -type f -o -type l \) -exec touch -h -d "@$(( $(date +%s) - 2 ))" {} +
+GIT_INDEX_FILE="$C/base.index" g update-index -q --refresh
 """
     + _FINISH
 )
@@ -110,7 +114,8 @@ if [ -f "$O/index" ]; then cp "$O/index" "$C/base.index"
 else GIT_DIR="$O" GIT_INDEX_FILE="$C/base.index" g read-tree HEAD; fi
 GIT_DIR="$O" GIT_INDEX_FILE="$C/base.index" g add -A
 TREE=$(GIT_DIR="$O" GIT_INDEX_FILE="$C/base.index" g write-tree)
-GIT_DIR="$O" g rev-list --objects "$TREE" | GIT_DIR="$O" g pack-objects --stdout -q | g index-pack --stdin > /dev/null
+GIT_DIR="$O" g rev-list --objects "$TREE" | GIT_DIR="$O" g pack-objects --stdout -q --window=0 \\
+  | g index-pack --stdin > /dev/null
 rm -rf "$O"
 commit_base "$TREE"
 """

@@ -55,7 +55,7 @@ def _pack_of_tree(path: Path, commit: str) -> SourcePayload:
         raise ValueError(f"commit {commit!r} not found in git repository {path}")
     tree = _git(path, "rev-parse", f"{probe.stdout.decode().strip()}^{{tree}}").decode().strip()
     objects = _git(path, "rev-list", "--objects", tree)
-    pack = _git(path, "pack-objects", "--stdout", "-q", stdin=objects)
+    pack = _git(path, "pack-objects", "--stdout", "-q", "--window=0", "--compression=1", stdin=objects)
     return SourcePayload(kind="pack", data=pack, tree=tree)
 
 
