@@ -24,6 +24,7 @@ import gymnasium
 import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from rich.progress import Progress
 from swe_dagger.agents.protocol import Message
+from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.cache import CachedTeacher
@@ -56,6 +57,9 @@ def episode(env: Any, oracle: OracleTeacher, task: Task, t: Timings, rng: random
             (action,) = oracle.label([state])
             t.label_s.append(time.perf_counter() - start)
             t.states.append(state)
+            if SUBMIT_MARKER in action and any(p is not None for p in pending):
+                pending = [p for p in pending if p is not None]  # corrupt before the oracle would submit
+                continue
         start = time.perf_counter()
         obs, reward, terminated, truncated, info = env.step(action)
         t.step_s.append(time.perf_counter() - start)

@@ -15,6 +15,7 @@ import gymnasium
 import pytest
 import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from swe_dagger.agents.protocol import Message
+from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.corruptions import random_corruption
@@ -61,6 +62,8 @@ def test_oracle_resolves_every_task_of_the_default_suite_and_recovers_from_corru
             msgs = [Message("user", obs)]
             for _ in range(rng.randint(0, 4)):
                 (action,) = fast.label([TeacherState(task, tuple(msgs), env.unwrapped.workspace_diff())])
+                if SUBMIT_MARKER in action:
+                    break  # corrupt before the oracle would submit
                 obs, *_ = env.step(action)
                 msgs += [Message("assistant", action), Message("user", obs)]
             messes = [random_corruption(rng, task) for _ in range(rng.randint(1, 3))]
