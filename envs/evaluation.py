@@ -18,7 +18,11 @@ from swe_dagger.envs.task import Task
 from swe_dagger.sandbox.protocol import Sandbox
 
 _PATCH_FILE = ".swe_dagger_eval.patch"
+_TEST_PATCH_FILE = ".swe_dagger_eval_tests.patch"
 _LOG_FILE = ".swe_dagger_eval.log"
+_PATCH_FAILED = "SWE_DAGGER_PATCH_DID_NOT_APPLY"
+_TEST_PATCH_FAILED = "SWE_DAGGER_TEST_PATCH_DID_NOT_APPLY"
+_EXIT = "SWE_DAGGER_TEST_EXIT="
 
 
 class GradingError(RuntimeError):
@@ -41,45 +45,52 @@ class Evaluation:
         return self.report.resolution
 
 
-def _reset_test_files(sandbox: Sandbox, task: Task) -> None:
-    files = patch_files(task.test_patch)
-    if not files:
-        return
-    script = "; ".join(
-        f"if git cat-file -e HEAD:{q} 2>/dev/null; then git checkout -q HEAD -- {q}; else rm -rf -- {q}; fi"
-        for q in map(shlex.quote, files)
-    )
-    result = sandbox.exec(script)
-    if result.exit_code != 0:
-        raise GradingError(f"task {task.instance_id}: resetting test files failed: {result.output[-2000:]}")
+def eval_script(task: Task, command: str, *, with_patch: bool) -> str:
+    """The harness's eval steps as one bash script (one sandbox exec instead of four).
+
+    Apply the patch under evaluation, reset the files ``test_patch`` touches to HEAD, apply ``test_patch``, run
+    ``command`` with its full log in a file (the exec output cap could cut test lines out of the middle), and
+    print the command's exit status after a marker.
+    """
+    lines = []
+    if with_patch:
+        lines.append(f"git apply -v --binary {_PATCH_FILE} || {{ echo {_PATCH_FAILED}; exit 1; }}")
+    for q in map(shlex.quote, patch_files(task.test_patch)):  # the harness's `git checkout <base> <test files>`
+        lines.append(f"if git cat-file -e HEAD:{q} 2>/dev/null; then git checkout -q HEAD -- {q}; "
+                     f"else rm -rf -- {q}; fi")
+    if task.test_patch.strip():
+        lines.append(f"git apply -v --binary {_TEST_PATCH_FILE} || {{ echo {_TEST_PATCH_FAILED}; exit 1; }}")
+    lines.append(f"rm -f {_PATCH_FILE} {_TEST_PATCH_FILE}")
+    lines.append(f"( {command}\n) > {_LOG_FILE} 2>&1")
+    lines.append(f"echo {_EXIT}$?")
+    return "\n".join(lines)
 
 
-def apply_patch(sandbox: Sandbox, patch: str, what: str) -> None:
-    """``git apply`` a patch in the repo root (via a file: patches can exceed a command line's length)."""
-    if not patch.strip():
-        return
-    sandbox.write_file(_PATCH_FILE, patch)
-    result = sandbox.exec(f"git apply -v --binary {_PATCH_FILE}; code=$?; rm -f {_PATCH_FILE}; exit $code")
-    if result.exit_code != 0:
-        raise GradingError(f"{what} does not apply: {result.output[-2000:]}")
+def _exit_status(output: str) -> int | None:
+    found = [line[len(_EXIT):] for line in output.splitlines() if line.startswith(_EXIT)]
+    return int(found[-1]) if found and found[-1].strip().isdigit() else None
 
 
-def _last_int(output: str) -> int | None:
-    lines = output.strip().splitlines()
-    return int(lines[-1]) if lines and lines[-1].strip().isdigit() else None
+def run_tests(sandbox: Sandbox, task: Task, timeout_s: float, patch: str = "") -> Evaluation:
+    """Apply ``patch`` to the workspace as it is, then reset test files, apply ``test_patch``, run, grade.
 
-
-def run_tests(sandbox: Sandbox, task: Task, timeout_s: float) -> Evaluation:
-    """Reset test files, apply ``test_patch`` to the workspace as it is, run the tests, grade. Modifies it."""
+    Modifies the workspace (see :func:`evaluate_patch` for the harness flow on a copy).
+    """
     command = grading_command(task)
-    _reset_test_files(sandbox, task)
-    apply_patch(sandbox, task.test_patch, f"task {task.instance_id}: test_patch")
-    # The full log goes to a file: the exec output cap (head + tail) could cut test lines out of the middle.
-    result = sandbox.exec(f"( {command} ) > {_LOG_FILE} 2>&1; echo $?", timeout=timeout_s)
-    log = sandbox.read_file(_LOG_FILE)
-    exit_code = -1 if result.timed_out else _last_int(result.output)
+    if patch.strip():
+        sandbox.write_file(_PATCH_FILE, patch)
+    if task.test_patch.strip():
+        sandbox.write_file(_TEST_PATCH_FILE, task.test_patch)
+    result = sandbox.exec(eval_script(task, command, with_patch=bool(patch.strip())), timeout=timeout_s)
+    if _PATCH_FAILED in result.output:
+        raise GradingError(f"task {task.instance_id}: the patch under evaluation does not apply: "
+                           f"{result.output[-2000:]}")
+    if _TEST_PATCH_FAILED in result.output:
+        raise GradingError(f"task {task.instance_id}: test_patch does not apply: {result.output[-2000:]}")
+    exit_code = -1 if result.timed_out else _exit_status(result.output)
     if exit_code is None:
         raise GradingError(f"task {task.instance_id}: the test run printed no exit status: {result.output[-2000:]}")
+    log = sandbox.read_file(_LOG_FILE)
     if exit_code in (126, 127):
         raise GradingError(f"task {task.instance_id}: test command {command!r} could not run (exit {exit_code}): "
                            f"{log[-2000:]}")
@@ -92,7 +103,6 @@ def evaluate_patch(sandbox: Sandbox, task: Task, patch: str, timeout_s: float) -
     snapshot = sandbox.snapshot()
     try:
         sandbox.reset()
-        apply_patch(sandbox, patch, f"task {task.instance_id}: the patch under evaluation")
-        return run_tests(sandbox, task, timeout_s)
+        return run_tests(sandbox, task, timeout_s, patch)
     finally:
         sandbox.restore(snapshot)
