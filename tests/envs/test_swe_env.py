@@ -137,6 +137,16 @@ def test_grading_crash_is_an_error_not_a_silent_zero(env: SWEEnv, calc_tasks: li
         _, reward, terminated, _, info = env2.step(SUBMIT)
     assert terminated and reward == 0.0 and info["resolution"] is None
     assert "test_patch does not apply" in info["error"]
+    no_runner = dataclasses.replace(calc_tasks[1], instance_id="calc__norunner", test_cmd="no-such-test-runner -x")
+    slow = dataclasses.replace(calc_tasks[1], instance_id="calc__slow", test_cmd="sleep 30")
+    with SWEEnv([no_runner, slow], max_turns=3, allow_unvalidated=True, test_timeout_s=2) as env3:
+        env3.reset(options={"task_id": "calc__norunner"})
+        *_, info = env3.step(SUBMIT)
+        assert info["resolution"] is None and "could not run (exit 127)" in info["error"]
+        # tests that hang are the agent's problem (its code may loop): graded NO like the harness's timeout
+        env3.reset(options={"task_id": "calc__slow"})
+        _, reward, *_, info = env3.step(SUBMIT)
+        assert (reward, info["resolution"], info["tests_timed_out"]) == (0.0, "NO", True) and "error" not in info
 
 
 def test_unvalidated_tasks_are_refused_unless_allowed(calc_tasks: list[Task]) -> None:
