@@ -31,7 +31,7 @@ PINS = [
     "pytest==7.2.0", "attrs==22.2.0", "iniconfig==1.1.1", "packaging==22.0", "pluggy==1.0.0",
     "python-dotenv==0.21.0", "asgiref==3.6.0", "blinker==1.5",
 ]
-LITE = Path("/work/shared/data/swebench/swebench_lite_test.json")
+LITE = Path(__file__).resolve().parents[3] / "shared" / "data" / "swebench" / "swebench_lite_test.json"  # ../shared
 
 
 def _run(*argv: str, cwd: Path | None = None) -> str:

@@ -12,8 +12,9 @@ from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
 from swebench.harness.grading import get_eval_report
 from swebench.harness.test_spec.test_spec import TestSpec as HarnessSpec
 
-LITE = Path("/work/shared/data/swebench/swebench_lite_test.json")
-VERIFIED = Path("/work/shared/data/swebench/swebench_verified_complete_subset.jsonl")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "swebench"  # the repo's ../shared
+LITE = DATA / "swebench_lite_test.json"
+VERIFIED = DATA / "swebench_verified_complete_subset.jsonl"
 
 
 def _line(repo: str, test: str, passed: bool) -> str:

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from swe_dagger.envs.loading import TaskFormatError, load_tasks, save_tasks, task_from_row
 
-DATA = Path("/work/shared/data/swebench")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "swebench"  # the repo's ../shared
 LITE = DATA / "swebench_lite_test.json"
 VERIFIED = DATA / "swebench_verified_complete_subset.jsonl"
 PARTIAL = DATA / "swebench_verified_partial_500.jsonl"
