@@ -43,8 +43,10 @@ class TransformersServer:
         port: int | None = None,
         device: str = "cpu",
         startup_timeout_s: float = 180.0,
+        threads: int | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
+        """``threads`` caps the server's CPU threads (``OMP_NUM_THREADS``); on a shared machine 1 is often fastest."""
         self.model_id = str(model)
         self.host = host
         self.port = port or free_port(host)
@@ -53,6 +55,8 @@ class TransformersServer:
         command = [sys.executable, "-c", _LAUNCH, "serve", self.model_id, "--host", host, "--port", str(self.port),
                    "--device", device, *extra_args]
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        if threads is not None:
+            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )

@@ -68,6 +68,7 @@ def test_corpus_files_bad_rows_are_named(tmp_path: Path) -> None:
         read_corpus_files([tmp_path / "missing.txt"])
 
 
+@pytest.mark.slow
 def test_cli_init_writes_a_loadable_student(tmp_path: Path) -> None:
     corpus = tmp_path / "notes.txt"
     corpus.write_text("grep -rn TODO src/ && python -m pytest -q\n" * 20)
