@@ -5,7 +5,9 @@ vLLM's ``return_token_ids`` (prompt and completion ids) and ``logprobs`` (one pe
 ``processed_logprobs`` mode :class:`VLLMServerConfig` sets: the distribution actually sampled). Every sampling
 warper is pinned in the request so the model's ``generation_config.json`` cannot change what is reported.
 Conventions match :class:`~swe_dagger.agents.hf_policy.HFPolicy`: the EOS token and the tokens that complete a stop
-string stay in ``token_ids`` (they were sampled); ``text`` has neither.
+string stay in ``token_ids`` (they were sampled); ``text`` has neither. A reply cut by ``max_new_tokens`` inside a
+multi-byte character ends before that character in ``text`` (vLLM holds partial UTF-8 back); its bytes stay in
+``token_ids``.
 
 Weight sync (:meth:`VLLMPolicy.sync_weights`): a directory with ``adapter_config.json`` is a PEFT LoRA adapter and is
 hot-loaded under the version's name (later requests name it as their model); anything else is a full HF checkpoint,

@@ -112,3 +112,16 @@ def test_tied_checkpoint_on_a_foreign_server_refuses_in_place_reload(tiny_studen
         with pytest.raises(VLLMPolicyError, match="ties word embeddings"):
             policy.sync_weights(str(tiny_student_dir), "iter-1")
         assert policy.model_version == ""
+
+
+def test_factory_builder_connects_or_refuses(tmp_path: Path) -> None:
+    from swe_dagger.agents.factory import StudentConfig
+    from swe_dagger.agents.vllm_student import vllm_policy_from_config
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with vllm_policy_from_config(StudentConfig(backend="vllm", model="my-student", base_url=url)) as policy:
+        assert policy.base_url == url.removesuffix("/v1")
+        assert policy.request_model == "my-student"
+        assert policy.model_version == "my-student"
+    with pytest.raises(ValueError, match="needs a local model directory"):
+        vllm_policy_from_config(StudentConfig(backend="vllm", model=str(tmp_path / "absent")))

@@ -118,7 +118,9 @@ def test_prompt_ids_follow_chat_template_and_ids_decode_to_text(policy: VLLMPoli
         assert list(completion.prompt_token_ids or ()) == tokenizer(text, add_special_tokens=False)["input_ids"]
         assert completion.token_ids is not None and completion.logprobs is not None
         assert 0 < len(completion.token_ids) == len(completion.logprobs) <= GREEDY.max_new_tokens
-        assert tokenizer.decode(list(completion.token_ids), skip_special_tokens=True) == completion.text
+        # vLLM holds back a trailing partial UTF-8 character (cut by max_tokens); transformers decodes it as U+FFFD
+        decoded = tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)
+        assert decoded.rstrip("\ufffd") == completion.text
         assert completion.model_version == "base"
         assert completion.finish_reason in ("stop", "length")
 
