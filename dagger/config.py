@@ -78,6 +78,9 @@ class DaggerConfig:
     """DAgger iterations (collect → label → aggregate → train → evaluate)."""
     episodes_per_iteration: int = 16
     """Training episodes collected per iteration."""
+    labels_per_iteration: int | None = None
+    """If set, collect whole waves of episodes until this many labels exist, and keep exactly this many (in
+    episode/turn order); ``episodes_per_iteration`` is then ignored. Equalises label budgets across modes."""
     num_envs: int = 4
     """Concurrent environments; student and teacher calls are batched across them."""
     schedule: Literal["constant", "linear", "exponential", "teacher_first"] = "exponential"
@@ -124,10 +127,14 @@ class EvalConfig:
     """Held-out episodes per evaluation (the student acts alone, β = 0, greedy)."""
     every: int = 1
     """Evaluate after every N-th iteration (the last one always)."""
+    label: bool = True
+    """Have the teacher label the student's held-out states (no effect on the episodes) to measure agreement."""
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    phases: tuple[str, ...] = ("dagger",)
+    """Training phases run in order, each a function of the run (``dagger``; GRPO plugs in here later)."""
     mode: Literal["dagger", "bc"] = "dagger"
     """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline)."""
     seed: int = 0

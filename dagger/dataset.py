@@ -138,9 +138,12 @@ def labels_path(run_dir: Path, iteration: int) -> Path:
     return run_dir / "data" / f"labels_iter_{iteration:03d}.jsonl"
 
 
-def write_iteration_labels(run_dir: Path, iteration: int, trajectories: Iterable[Trajectory]) -> int:
-    """Write iteration ``iteration``'s label rows atomically; returns how many."""
-    rows = [row for traj in trajectories for row in label_rows(traj)]
+def write_iteration_labels(
+    run_dir: Path, iteration: int, trajectories: Iterable[Trajectory], limit: int | None = None
+) -> int:
+    """Write iteration ``iteration``'s label rows atomically (the first ``limit`` in episode/turn order when a
+    label budget applies; the rest stay in the episode log); returns how many were written."""
+    rows = [row for traj in trajectories for row in label_rows(traj)][:limit]
     text = "".join(json.dumps(_row_to_json(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     atomic_write_text(labels_path(run_dir, iteration), text)
     return len(rows)

@@ -1,0 +1,93 @@
+"""Resumable episode collection for one iteration: which episodes, on which tasks, and how many.
+
+Episode ``e`` of iteration ``i`` has a task from a per-iteration seeded permutation and its own seed
+``derive_seed(run seed, kind, i, e)``, so it is the same episode whether it runs first time or after a crash.
+Finished episodes are in the fsync'd log; a resumed collection hands the collector the set it already has.
+Waves of ``num_envs`` episodes run until ``episodes`` are done, or (label budget) until the finished waves hold
+``label_budget`` labels.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from swe_dagger.agents.protocol import SamplingParams
+from swe_dagger.dagger.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.dataset import append_trajectory, episode_log, read_trajectories
+from swe_dagger.dagger.env_worker import make_swe_env
+from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.run_context import RunContext
+from swe_dagger.dagger.schedule import derive_seed
+from swe_dagger.envs.task import Task
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    kind: str
+    """``train`` (the mixture collects labels) or ``eval`` (the student alone on held-out tasks)."""
+    iteration: int
+    beta: float
+    tasks: list[Task]
+    student: Path
+    label: bool
+    episodes: int
+    label_budget: int | None = None
+    greedy: bool = False
+
+
+def episode_spec(req: CollectRequest, run_seed: int, episode: int) -> EpisodeSpec:
+    order = list(range(len(req.tasks)))
+    random.Random(derive_seed(run_seed, req.kind, req.iteration, "tasks")).shuffle(order)
+    task = req.tasks[order[episode % len(order)]]
+    seed = derive_seed(run_seed, req.kind, req.iteration, episode) % 2**31
+    return EpisodeSpec(req.iteration, episode, task.instance_id, req.beta, seed, label=req.label)
+
+
+def _labels(trajs: list[Trajectory]) -> int:
+    return sum(t.teacher_label is not None for traj in trajs for t in traj.turns)
+
+
+def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
+    """Run (or finish) the collection ``req``; returns all its trajectories in episode order."""
+    from swe_dagger.agents.hf_policy import HFPolicy
+    from swe_dagger.dagger.trainer import load_student
+
+    cfg, n = ctx.cfg, ctx.cfg.dagger.num_envs
+    log = episode_log(ctx.run_dir, req.kind, req.iteration)
+    have = {t.episode: t for t in read_trajectories(log)}
+    budget = req.label_budget
+    total = budget if budget is not None else req.episodes
+    ctx.display.start(f"{req.kind} iter {req.iteration} (β={req.beta:.2f})", total=total,
+                      completed=min(total, _labels(list(have.values())) if budget is not None else len(have)))
+
+    def finished(wave: int) -> bool:
+        if budget is None:
+            return wave * n >= req.episodes
+        if wave * n > 50 * budget:
+            raise RuntimeError(f"{req.kind} iteration {req.iteration}: {wave * n} episodes gave < {budget} labels")
+        return _labels([t for e, t in have.items() if e < wave * n]) >= budget
+
+    def on_episode(traj: Trajectory) -> None:
+        append_trajectory(log, traj)
+        have[traj.episode] = traj
+        ctx.display.advance(len([t for t in traj.turns if t.teacher_label]) if budget is not None else 1,
+                            info=f"{traj.task_id} {traj.resolution or '-'}")
+
+    wave = 0
+    model, tokenizer = load_student(req.student, trainable=False)
+    sampling = SamplingParams(max_new_tokens=cfg.student.max_new_tokens,
+                              temperature=0.0 if req.greedy else cfg.student.temperature)
+    make_env = make_swe_env(req.tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
+                            command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated)
+    with HFPolicy(model, tokenizer, model_version=req.student.name) as policy, Collector(
+        make_env, n, ctx.agent, policy, ctx.teacher, sampling=sampling, mixing=cfg.dagger.mixing,
+        max_turns=cfg.env.max_turns, count_tokens=policy.count_tokens, model_version=req.student.name,
+    ) as collector:
+        while not finished(wave):
+            last = wave * n + n if budget is not None else min(wave * n + n, req.episodes)
+            specs = [episode_spec(req, cfg.seed, e) for e in range(wave * n, last)]
+            collector.run(specs, on_episode, done=frozenset(have))
+            wave += 1
+    return [have[e] for e in sorted(have) if e < wave * n]

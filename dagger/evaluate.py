@@ -1,0 +1,64 @@
+"""``swe-dagger eval``: a checkpoint's student alone (β = 0, greedy) on a task file, results written to a folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from swe_dagger.agents.protocol import SamplingParams
+from swe_dagger.dagger.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.dataset import append_trajectory, read_trajectories
+from swe_dagger.dagger.durable import AppendLog, atomic_write_json
+from swe_dagger.dagger.env_worker import make_swe_env
+from swe_dagger.dagger.metrics import RolloutStats, rollout_stats
+from swe_dagger.dagger.progress import Display
+from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.schedule import derive_seed
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    sandbox: str = "local"
+    max_turns: int = 8
+    num_envs: int = 4
+    max_new_tokens: int = 96
+    max_prompt_tokens: int = 768
+    command_timeout_s: float = 30.0
+    max_tasks: int | None = None
+    seed: int = 0
+    progress: bool = True
+
+
+def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: EvalSettings) -> RolloutStats:
+    """One greedy episode per task (the first ``max_tasks``); writes ``episodes.jsonl`` and ``results.json``."""
+    from swe_dagger.agents.agent import Agent, AgentConfig
+    from swe_dagger.agents.hf_policy import HFPolicy
+    from swe_dagger.dagger.trainer import load_student
+    from swe_dagger.envs.loading import load_tasks
+
+    tasks = load_tasks(tasks_source)[: s.max_tasks]
+    if not tasks:
+        raise ValueError(f"--tasks {tasks_source}: no tasks")
+    log = AppendLog(out_dir / "episodes.jsonl")
+    if log.path.exists() and log.path.stat().st_size:
+        raise FileExistsError(f"{log.path} exists; pick another --out")
+    model, tokenizer = load_student(checkpoint, trainable=False)
+    make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
+                            allow_unvalidated=True)
+    specs = [EpisodeSpec(0, e, t.instance_id, 0.0, derive_seed(s.seed, "eval", e) % 2**31, label=False)
+             for e, t in enumerate(tasks)]
+    with Display(s.progress) as display, HFPolicy(model, tokenizer, model_version=checkpoint.name) as policy, \
+            Collector(make_env, min(s.num_envs, len(tasks)), Agent(AgentConfig(max_prompt_tokens=s.max_prompt_tokens)),
+                      policy, None, sampling=SamplingParams(max_new_tokens=s.max_new_tokens), mixing="per_turn",
+                      max_turns=s.max_turns, count_tokens=policy.count_tokens) as collector:
+        display.start(f"eval {checkpoint.name}", total=len(specs))
+
+        def record(traj: Trajectory) -> None:
+            append_trajectory(log, traj)
+            display.advance(info=f"{traj.task_id} {traj.resolution or '-'}")
+
+        collector.run(specs, record)
+    stats = rollout_stats(read_trajectories(log))
+    atomic_write_json(out_dir / "results.json", {"checkpoint": str(checkpoint), "tasks": tasks_source,
+                                                 **dataclasses.asdict(stats)})
+    return stats

@@ -1,0 +1,164 @@
+"""The training loop. Read it top to bottom: for each iteration,
+
+    schedule β → collect (mixture acts, teacher labels) → aggregate D_i = D_{i-1} ∪ labels_i → train (SFT)
+    → evaluate the student alone on held-out tasks → checkpoint + metrics.
+
+Each step is a call into the module that owns it. Every step ends with an atomic marker, and the steps that take
+long are resumable inside (episodes are logged one by one), so ``--resume`` after ``kill -9`` continues exactly
+where the run stopped: nothing labeled is lost, nothing is appended twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from swe_dagger.dagger import dataset, metrics
+from swe_dagger.dagger.config import RunConfig
+from swe_dagger.dagger.durable import atomic_write_json, read_json
+from swe_dagger.dagger.episodes import CollectRequest, collect
+from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.run_context import RunContext, open_run
+from swe_dagger.dagger.schedule import beta_for, derive_seed
+from swe_dagger.dagger.trainer import SFTResult
+
+
+def train(cfg: RunConfig, *, resume: bool = False) -> Path:
+    """Run (or resume) every phase of ``cfg``; returns the run directory."""
+    ctx = open_run(cfg, resume=resume)
+    try:
+        for phase in ctx.cfg.phases:
+            if phase not in PHASES:
+                raise ValueError(f"unknown phase {phase!r}; available: {', '.join(PHASES)}")
+            PHASES[phase](ctx)
+        from swe_dagger.dagger.plot import plot_curves
+
+        png = plot_curves(ctx.run_dir)
+        ctx.display.log(f"done: {ctx.run_dir} (curves: {png.name}, metrics.jsonl, tb/)")
+        return ctx.run_dir
+    finally:
+        ctx.close()
+
+
+def dagger_phase(ctx: RunContext) -> None:
+    """DAgger (``mode: dagger``) or behaviour cloning (``mode: bc``, β ≡ 1) for ``dagger.iterations`` iterations."""
+    for i in range(ctx.cfg.dagger.iterations):
+        if not ctx.done(i, "complete"):
+            dagger_iteration(ctx, i)
+
+
+PHASES: dict[str, Callable[[RunContext], None]] = {"dagger": dagger_phase}
+"""Phases by name; GRPO will register here and read the last DAgger checkpoint."""
+
+
+def dagger_iteration(ctx: RunContext, i: int) -> None:
+    cfg, seconds = ctx.cfg, {}
+
+    # 1. schedule: β_i, the probability that the teacher acts
+    beta = 1.0 if cfg.mode == "bc" else beta_for(cfg.dagger.schedule, i, beta=cfg.dagger.beta,
+                                                 beta_end=cfg.dagger.beta_end, iterations=cfg.dagger.iterations)
+    teacher_before = _teacher_usage(ctx)
+
+    # 2. collect: the mixture acts; every student state gets the teacher's label (teacher turns label themselves)
+    started = time.perf_counter()
+    trajs = _logged(ctx, "train", i) if ctx.done(i, "labeled") else collect(ctx, CollectRequest(
+        kind="train", iteration=i, beta=beta, tasks=ctx.train_tasks, student=ctx.student_for(i), label=True,
+        episodes=cfg.dagger.episodes_per_iteration, label_budget=cfg.dagger.labels_per_iteration,
+    ))
+    seconds["collect"] = time.perf_counter() - started
+
+    # 3. aggregate: write labels_i once, atomically; D_i is the union of every iteration's labels so far
+    if not ctx.done(i, "labeled"):
+        dataset.write_iteration_labels(ctx.run_dir, i, trajs, limit=cfg.dagger.labels_per_iteration)
+        ctx.mark(i, "labeled")
+    new_labels = len(dataset.read_labels(dataset.labels_path(ctx.run_dir, i)))
+    rows = dataset.aggregate(ctx.run_dir, range(i + 1))
+
+    # 4. train: SFT on D_i from the previous checkpoint (or the initial student); saves checkpoints/iter_i
+    started = time.perf_counter()
+    sft = _train_step(ctx, i, rows)
+    seconds["train"] = time.perf_counter() - started
+
+    # 5. evaluate: the new student alone (β = 0, greedy) on held-out tasks
+    started = time.perf_counter()
+    evaluated = _evaluate(ctx, i)
+    seconds["eval"] = time.perf_counter() - started
+
+    # 6. checkpoint is on disk; record the metrics and mark the iteration complete
+    usage = _teacher_usage(ctx)
+    m = metrics.IterationMetrics(
+        iteration=i, beta=beta, rollout=metrics.rollout_stats(trajs),
+        eval=metrics.rollout_stats(evaluated) if evaluated is not None else None,
+        new_labels=new_labels, dataset_labels=len(rows), sft_loss=sft.final_loss,
+        sft_loss_first_epoch=sft.epoch_losses[0], sft_steps=sft.steps,
+        teacher_seconds=usage[0] - teacher_before[0],
+        teacher_dollars=None if usage[1] is None else usage[1] - (teacher_before[1] or 0.0), seconds=seconds,
+    )
+    metrics.write_metrics(ctx.run_dir, m)
+    if ctx.tb is not None:
+        for key, value in m.flat().items():
+            ctx.tb.add_scalar(key, value, i)
+        ctx.tb.flush()
+    ctx.display.iteration_table(m)
+    ctx.mark(i, "complete")
+
+
+def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTResult:
+    result_path = ctx.run_dir / "sft" / f"iter_{i:03d}.json"
+    if ctx.done(i, "trained"):
+        data = read_json(result_path)
+        return SFTResult(**{**data, "epoch_losses": tuple(data["epoch_losses"])})
+    from swe_dagger.dagger.sft_data import encode_rows
+    from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft, with_lora
+
+    cfg = ctx.cfg
+    start = ctx.student_for(i) if cfg.sft.init == "previous" else ctx.init_student
+    model, tokenizer = load_student(start, trainable=True)
+    if cfg.sft.lora:
+        model = with_lora(model, cfg.sft)
+    examples = encode_rows(rows, ctx.agent, tokenizer, cfg.sft.max_seq_len)
+    steps_per_epoch = -(-len(examples) // cfg.sft.batch_size) // cfg.sft.grad_accum or 1
+    ctx.display.start(f"train iter {i} (|D|={len(rows)})", total=steps_per_epoch * cfg.sft.epochs)
+    result = train_sft(
+        model, examples, cfg.sft, pad_id=_pad_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
+        on_step=lambda step, total, loss: ctx.display.advance(info=f"loss {loss:.3f}", total=total),
+    )
+    save_checkpoint(model, tokenizer, ctx.checkpoint(i))
+    atomic_write_json(result_path, dataclasses.asdict(result))
+    ctx.mark(i, "trained")
+    return result
+
+
+def _evaluate(ctx: RunContext, i: int) -> list[Trajectory] | None:
+    cfg = ctx.cfg
+    last = i == cfg.dagger.iterations - 1
+    if cfg.eval.episodes <= 0 or not (last or (i + 1) % max(cfg.eval.every, 1) == 0):
+        return None
+    if ctx.done(i, "evaluated"):
+        return _logged(ctx, "eval", i)
+    trajs = collect(ctx, CollectRequest(
+        kind="eval", iteration=i, beta=0.0, tasks=ctx.test_tasks, student=ctx.checkpoint(i), label=cfg.eval.label,
+        episodes=cfg.eval.episodes, greedy=True,
+    ))
+    ctx.mark(i, "evaluated")
+    return trajs
+
+
+def _logged(ctx: RunContext, kind: str, i: int) -> list[Trajectory]:
+    return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, i))
+
+
+def _pad_id(tokenizer: object) -> int:
+    pad = getattr(tokenizer, "pad_token_id", None)
+    pad = pad if pad is not None else getattr(tokenizer, "eos_token_id", None)
+    if pad is None:
+        raise ValueError("the student's tokenizer has neither a pad nor an eos token")
+    return int(pad)
+
+
+def _teacher_usage(ctx: RunContext) -> tuple[float, float | None]:
+    """(seconds, dollars) the teacher has cost in this process (cache hits cost nothing)."""
+    usage = getattr(ctx.teacher, "usage", None)
+    return float(getattr(usage, "seconds", 0.0)), getattr(usage, "dollars", None)

@@ -1,0 +1,86 @@
+"""What a person watching the run sees: rich progress bars per phase and a table per iteration.
+
+``Display(enabled=False)`` does nothing, so the loop calls it unconditionally.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from swe_dagger.dagger.metrics import IterationMetrics
+
+
+def _fmt(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.0f}%" if pct else f"{value:.3g}"
+
+
+class Display:
+    """Progress bars (collect episodes, SFT steps, eval episodes) and per-iteration tables on one console."""
+
+    def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
+        self.enabled = enabled
+        self.console = console or Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, disable=not enabled,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> Display:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._progress.stop()
+
+    def start(self, description: str, total: int, completed: int = 0) -> None:
+        """A new bar for the next phase (the previous phase's bar stays on screen)."""
+        self._task = self._progress.add_task(description, total=total, completed=completed, info="")
+        self._progress.refresh()
+
+    def advance(self, n: int = 1, info: str = "", total: int | None = None) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, advance=n, info=info, total=total)
+
+    def log(self, message: str) -> None:
+        if self.enabled:
+            self._progress.console.log(message)
+
+    def iteration_table(self, m: IterationMetrics) -> None:
+        if not self.enabled:
+            return
+        table = Table(title=f"iteration {m.iteration}  (β = {m.beta:.3g})", show_header=True)
+        for col in ("", "episodes", "student turns", "teacher turns", "agreement", "format err", "mean turns",
+                    "resolved"):
+            table.add_column(col, justify="right")
+        for name, s in (("train (mixture)", m.rollout), ("held-out (student)", m.eval)):
+            if s is None:
+                continue
+            table.add_row(name, str(s.episodes), str(s.student_turns), str(s.teacher_turns), _fmt(s.agreement, True),
+                          _fmt(s.format_error_rate, True), _fmt(s.mean_turns), _fmt(s.resolve_rate, True))
+        cost = f", ${m.teacher_dollars:.4f}" if m.teacher_dollars is not None else ""
+        self._progress.console.print(table)
+        self._progress.console.print(
+            f"  SFT loss {m.sft_loss_first_epoch:.3f} → {m.sft_loss:.3f} over {m.sft_steps} steps on "
+            f"|D| = {m.dataset_labels} labels (+{m.new_labels}); teacher {m.rollout.teacher_calls} labels, "
+            f"{m.teacher_seconds:.1f}s{cost}"
+        )

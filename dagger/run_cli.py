@@ -1,0 +1,66 @@
+"""``swe-dagger train`` and ``swe-dagger eval``, mounted on the root app by ``register(app)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from swe_dagger.dagger.config import ConfigError
+
+_OVERRIDES_HELP = "Dotted overrides, e.g. dagger.iterations=3 sft.lr=1e-3"
+
+
+def train_command(
+    overrides: Annotated[list[str] | None, typer.Argument(help=_OVERRIDES_HELP)] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="A run YAML (sections = folders).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="dagger | bc (bc: β ≡ 1, teacher data only).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in RUN_DIR.")] = None,
+) -> None:
+    """Train a student by DAgger (default: the default suite, tiny local student, oracle teacher, local sandbox)."""
+    from dataclasses import replace
+
+    from swe_dagger.dagger.config import load_config
+    from swe_dagger.dagger.loop import train
+
+    try:
+        if resume is not None:
+            if overrides or config or mode:
+                raise ConfigError("--resume uses the config saved in the run dir; drop --config/--mode/overrides")
+            cfg = replace(load_config(), run_dir=str(resume))
+        else:
+            cfg = load_config(config, [*(overrides or []), *([f"mode={mode}"] if mode else [])])
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_dir = train(cfg, resume=resume is not None)
+    typer.echo(str(run_dir))
+
+
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint dir (HF model or LoRA adapters).")],
+    tasks: Annotated[str, typer.Option("--tasks", help="Task file (JSON/JSONL/parquet) to run the student on.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: beside CHECKPOINT).")] = None,
+    max_tasks: Annotated[int | None, typer.Option("--max-tasks")] = None,
+    max_turns: Annotated[int, typer.Option("--max-turns")] = 8,
+    num_envs: Annotated[int, typer.Option("--num-envs")] = 4,
+    sandbox: Annotated[str, typer.Option("--sandbox")] = "local",
+    no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+) -> None:
+    """Run the student alone (greedy) on TASKS; writes episodes.jsonl and results.json."""
+    import json
+
+    from swe_dagger.dagger.evaluate import EvalSettings, evaluate_checkpoint
+
+    if not checkpoint.is_dir():
+        raise typer.BadParameter(f"{checkpoint} is not a checkpoint directory")
+    out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
+    settings = EvalSettings(sandbox=sandbox, max_turns=max_turns, num_envs=num_envs, max_tasks=max_tasks,
+                            progress=not no_progress)
+    stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)
+    typer.echo(json.dumps({"out": str(out_dir), "resolve_rate": stats.resolve_rate, "episodes": stats.episodes,
+                           "format_error_rate": stats.format_error_rate, "mean_turns": stats.mean_turns}))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
