@@ -77,10 +77,16 @@ class ChatTeacher:
         self.invalid_retries = invalid_retries
         self.extra_body = dict(extra_body or {})
         self._prices = (price_per_1k_prompt, price_per_1k_completion)
-        self.client = OpenAIClient(ClientConfig(
-            base_url=base_url, api_key=api_key, api_key_env=api_key_env, timeout_s=timeout_s,
-            max_retries=max_retries, max_concurrency=max_concurrency,
-        ))
+        self.client = OpenAIClient(
+            ClientConfig(
+                base_url=base_url,
+                api_key=api_key,
+                api_key_env=api_key_env,
+                timeout_s=timeout_s,
+                max_retries=max_retries,
+                max_concurrency=max_concurrency,
+            )
+        )
         settings = json.dumps([system_prompt, temperature, top_p, max_tokens, self.extra_body], sort_keys=True)
         digest = hashlib.sha256(settings.encode()).hexdigest()[:10]
         self._teacher_id = f"chat:{model}@{self.client.url.removesuffix('/chat/completions')}#{digest}"
@@ -98,8 +104,9 @@ class ChatTeacher:
         price_prompt, price_completion = self._prices
         dollars = None
         if price_prompt is not None or price_completion is not None:
-            dollars = (client.prompt_tokens * (price_prompt or 0.0)
-                       + client.completion_tokens * (price_completion or 0.0)) / 1000
+            dollars = (
+                client.prompt_tokens * (price_prompt or 0.0) + client.completion_tokens * (price_completion or 0.0)
+            ) / 1000
         with self._lock:
             invalid = self._invalid
         return ChatUsage(client.calls, client.prompt_tokens, client.completion_tokens, client.seconds, invalid, dollars)

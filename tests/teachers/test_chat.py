@@ -35,8 +35,10 @@ class ScriptedServer:
                 with lock:
                     outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                     status, content = outer.script.pop(0) if outer.script else (200, VALID)
-                body = {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-                        "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
+                body = {
+                    "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 20},
+                }
                 data = json.dumps(body if status == 200 else {"error": content}).encode()
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
