@@ -1,6 +1,7 @@
 """Make a student :class:`~swe_dagger.agents.protocol.Policy` from config, by backend name.
 
 Backends are looked up in one registry: ``hf`` (in-process transformers), ``openai`` (any OpenAI-compatible server),
+``vllm`` (a vLLM server kept in sync with the trainer's checkpoints, see ``vllm_student``),
 third-party names from the ``swe_dagger.policies`` entry-point group, or a full ``pkg.module:builder`` path. A
 backend is a callable ``(StudentConfig) -> Policy``.
 """
@@ -18,6 +19,7 @@ POLICY_BACKENDS = Registry(
     {
         "hf": "swe_dagger.agents.factory:hf_policy_from_config",
         "openai": "swe_dagger.agents.factory:openai_policy_from_config",
+        "vllm": "swe_dagger.agents.vllm_student:vllm_policy_from_config",
     },
     "swe_dagger.policies",
 )

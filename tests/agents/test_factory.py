@@ -37,9 +37,10 @@ def test_openai_backend_talks_to_the_configured_server(fault_server: FaultServer
 def test_dotted_paths_work_and_unknown_names_list_the_backends(tiny_student_dir: Path) -> None:
     cfg = StudentConfig(backend="swe_dagger.agents.factory:hf_policy_from_config", model=str(tiny_student_dir))
     assert isinstance(make_policy(cfg), HFPolicy)
-    with pytest.raises(UnknownNameError, match=r"unknown policy backend 'nope'; available: hf, openai"):
+    with pytest.raises(UnknownNameError, match=r"unknown policy backend 'nope'; available: hf, openai, vllm"):
         make_policy(StudentConfig(backend="nope", model="m"))
-    assert {"hf", "openai"} <= set(POLICY_BACKENDS.names())
+    assert {"hf", "openai", "vllm"} <= set(POLICY_BACKENDS.names())
+    assert callable(POLICY_BACKENDS.resolve("vllm"))
 
 
 def test_bad_configs_fail_clearly() -> None:
