@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,23 +48,13 @@ def test_a_third_party_teacher_installed_as_a_separate_package_is_usable_by_name
     tiny_repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert "list-then-submit" not in teacher_names()
+    source = shutil.copytree(PLUGIN, tmp_path / "src")  # setuptools builds in the source tree: use a copy
     target = tmp_path / "site"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(PLUGIN),
-        ],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target)]
+        + [str(source)],
         check=True,
         capture_output=True,
-        cwd=tmp_path,  # keep pip's build litter out of the fixture folder
     )
     assert (target / "swe_dagger_list_teacher").is_dir()
     monkeypatch.syspath_prepend(str(target))
