@@ -51,8 +51,18 @@ def test_a_third_party_teacher_installed_as_a_separate_package_is_usable_by_name
     source = shutil.copytree(PLUGIN, tmp_path / "src")  # setuptools builds in the source tree: use a copy
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target)]
-        + [str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )
