@@ -1,0 +1,1 @@
+"""SWE-bench evaluation support: dataset names, the official images and eval scripts, local-mode virtualenvs."""
