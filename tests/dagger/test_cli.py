@@ -1,0 +1,46 @@
+"""Subprocess smoke tests of ``swe-dagger train`` / ``swe-dagger eval`` (real CLI, real envs, tiny student)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from swe_dagger.envs.loading import save_tasks
+from swe_dagger.envs.task import Task
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "swe_dagger.dagger.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_bad_override_is_a_clear_error() -> None:
+    out = cli("train", "dagger.iteratons=2")
+    assert out.returncode != 0 and "dagger.iteratons" in out.stderr
+
+
+@pytest.mark.slow
+def test_train_bc_then_eval(shape_tasks: list[Task], tiny_student_dir: Path, tmp_path: Path) -> None:
+    save_tasks(shape_tasks[:2], tmp_path / "train.jsonl")
+    save_tasks(shape_tasks[2:3], tmp_path / "test.jsonl")
+    run_dir = tmp_path / "run"
+    out = cli("train", "--mode", "bc", f"tasks.train={tmp_path / 'train.jsonl'}",
+              f"tasks.test={tmp_path / 'test.jsonl'}", f"student.model={tiny_student_dir}",
+              f"run_dir={run_dir}", "dagger.iterations=1",
+              "dagger.episodes_per_iteration=2", "dagger.num_envs=2", "env.max_turns=5", "eval.episodes=1",
+              "student.max_new_tokens=8", "sft.epochs=1", "sft.max_seq_len=384", "progress=false")
+    assert out.returncode == 0, out.stderr[-3000:]
+    resolved = (run_dir / "config.yaml").read_text()
+    assert "mode: bc" in resolved and "iterations: 1" in resolved
+    (row,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert row["beta"] == 1.0 and row["rollout/student_turns"] == 0 and row["rollout/resolve_rate"] == 1.0
+    assert row["eval/episodes"] == 1 and (run_dir / "curves.png").is_file() and any((run_dir / "tb").iterdir())
+    ev = cli("eval", str(run_dir / "checkpoints" / "iter_000"), "--tasks", str(tmp_path / "test.jsonl"),
+             "--out", str(tmp_path / "ev"), "--max-turns", "2", "--no-progress")
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert results["episodes"] == 1 and results["student_turns"] >= 1
+    assert len((tmp_path / "ev" / "episodes.jsonl").read_text().splitlines()) == 1
