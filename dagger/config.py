@@ -40,7 +40,7 @@ class TasksConfig:
 class EnvConfig:
     sandbox: str = "local"
     """Sandbox backend: ``local`` (bubblewrap) or ``docker``."""
-    max_turns: int = 8
+    max_turns: int = 6
     """Turns per episode before it is truncated."""
     command_timeout_s: float = 30.0
     """Wall-clock limit of one command in the sandbox."""
@@ -54,11 +54,11 @@ class StudentConfig:
     """An HF model directory (or hub name), or ``tiny``: build the tiny local student inside the run dir."""
     tiny_params: str = "1M"
     """Size of the tiny student when ``model: tiny`` (e.g. ``1M``, ``5M``)."""
-    max_new_tokens: int = 96
+    max_new_tokens: int = 80
     """Longest reply the student may generate per turn."""
     temperature: float = 0.0
     """Student sampling temperature during collection (0 = greedy); evaluation is always greedy."""
-    max_prompt_tokens: int = 768
+    max_prompt_tokens: int = 512
     """Token budget of the rendered conversation (old observations are elided first)."""
 
 
@@ -76,9 +76,9 @@ class TeacherConfig:
 class DaggerConfig:
     iterations: int = 4
     """DAgger iterations (collect → label → aggregate → train → evaluate)."""
-    episodes_per_iteration: int = 16
+    episodes_per_iteration: int = 12
     """Training episodes collected per iteration."""
-    labels_per_iteration: int | None = None
+    labels_per_iteration: int | None = 48
     """If set, collect whole waves of episodes until this many labels exist, and keep exactly this many (in
     episode/turn order); ``episodes_per_iteration`` is then ignored. Equalises label budgets across modes."""
     num_envs: int = 4
@@ -103,7 +103,7 @@ class SFTConfig:
     """Examples per micro-batch."""
     grad_accum: int = 1
     """Micro-batches per optimizer step."""
-    max_seq_len: int = 1024
+    max_seq_len: int = 640
     """Longer examples keep their last tokens (the target is always kept)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
@@ -123,7 +123,7 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    episodes: int = 8
+    episodes: int = 6
     """Held-out episodes per evaluation (the student acts alone, β = 0, greedy)."""
     every: int = 1
     """Evaluate after every N-th iteration (the last one always)."""
