@@ -101,3 +101,19 @@ def test_cli_names_an_unknown_instance(mimic_dir: tuple[Task, Path], tmp_path: P
                            "--instances", "nope__nope-1", "--teacher", "oracle"],
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 2 and "nope__nope-1" in proc.stderr, proc.stderr
+
+
+def test_local_mode_run(tmp_path: Path) -> None:
+    """The same runner in local mode (venv from the spec, bwrap): oracle → resolved (needs PyPI once)."""
+    import os
+
+    from swe_dagger.envs.swebench.local_mode import LocalModeConfig
+
+    task, out = mimic.build(tmp_path / "mimic", repo_only=True)
+    cache = Path(os.environ.get("SWE_DAGGER_CACHE", Path.home() / ".cache" / "swe-dagger")) / "test-swebench-local"
+    local = LocalModeConfig(cache_dir=cache, repo_url=f"file://{out}/upstream/{{repo}}")
+    cfg = SwebenchEvalConfig(mode="local", workers=1, max_turns=12, local=local, progress=False)
+    (outcome,) = evaluate_swebench([task], TeacherActor(OracleTeacher()), tmp_path / "run", cfg)
+    if outcome.status == "error" and "pip install" in (outcome.error or "") and not os.environ.get("CI"):
+        pytest.skip(f"PyPI unreachable: {outcome.error}")
+    assert (outcome.status, outcome.resolution) == ("resolved", "FULL"), outcome.error
