@@ -71,6 +71,8 @@ def test_label_rows_and_union(tmp_path: Path) -> None:
     assert rows[1].label == make_traj(0, 4, "sts").turns[1].action  # a teacher turn is labeled by its own action
     assert write_iteration_labels(tmp_path, 0, [make_traj(0, 0), make_traj(0, 1)]) == 4
     assert write_iteration_labels(tmp_path, 1, [make_traj(1, 0, "sss")]) == 3
+    assert write_iteration_labels(tmp_path / "budget", 0, [make_traj(0, 0), make_traj(0, 1)], limit=3) == 3
+    assert [(r.episode, r.turn) for r in aggregate(tmp_path / "budget", [0])] == [(0, 0), (0, 1), (1, 0)]
     d1 = aggregate(tmp_path, [0, 1])
     assert len(d1) == 7 and [r.iteration for r in d1] == [0, 0, 0, 0, 1, 1, 1]
     assert aggregate(tmp_path, [0]) == d1[:4]  # D_0 ⊂ D_1, unchanged
