@@ -2,14 +2,13 @@
 
     python bench/synth.py [SOURCE] [--max-tasks N]
 
-SOURCE defaults to the tiny project of the synthesizer tests; give ``toolz==1.0.0`` for a real sdist. Prints the
+SOURCE: a project directory or a pin (default ``toolz==1.0.0``, downloaded from PyPI once). Prints the
 seconds and tasks of each setting and the speed-up ratio (the venv is built before timing starts).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,16 +18,11 @@ from swe_dagger.envs.synth.synthesize import SynthConfig, synthesize_project
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("source", nargs="?", default=None)
+    parser.add_argument("source", nargs="?", default="toolz==1.0.0")
     parser.add_argument("--max-tasks", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         source = args.source
-        if source is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "envs"))
-            from synth_project import write_project
-
-            source = str(write_project(Path(tmp)))
         work = Path(tmp) / "work"
         synthesize_project(source, work, SynthConfig(max_tasks=1, workers=1), progress=False)  # warm: venv, sdist
         timings = {}
