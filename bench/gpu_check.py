@@ -84,6 +84,9 @@ def build_model(shape: Shape, out: Path, dtype: torch.dtype, device: str) -> Pat
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=0)
     model.save_pretrained(out)
     (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the server about to start sizes its KV cache from the free GPU memory
     return out
 
 
