@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError
 

@@ -72,6 +72,7 @@ def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_tim
 
     def make() -> Any:
         import gymnasium
+
         import swe_dagger.envs  # registers the env id
 
         return gymnasium.make(

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
 from swe_dagger.dagger.metrics import IterationMetrics
 
 
@@ -69,10 +70,9 @@ class Display:
         if not self.enabled:
             return
         table = Table(title=f"iteration {m.iteration}  (β = {m.beta:.3g})", show_header=True)
-        for col in ("", "episodes", "student turns", "teacher turns", "agreement", "format err", "mean turns",
-                    "resolved"):
+        for col in ("", "eps", "S turns", "T turns", "agree", "fmt err", "turns", "solved"):
             table.add_column(col, justify="right")
-        for name, s in (("train (mixture)", m.rollout), ("held-out (student)", m.eval)):
+        for name, s in (("train", m.rollout), ("held-out", m.eval)):
             if s is None:
                 continue
             table.add_row(name, str(s.episodes), str(s.student_turns), str(s.teacher_turns), _fmt(s.agreement, True),

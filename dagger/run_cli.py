@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from swe_dagger.dagger.config import ConfigError
 
 _OVERRIDES_HELP = "Dotted overrides, e.g. dagger.iterations=3 sft.lr=1e-3"

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+
 from swe_dagger.dagger.config import SFTConfig
 from swe_dagger.dagger.sft_data import SFTExample, collate
 from swe_dagger.dagger.sft_loss import sft_loss

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

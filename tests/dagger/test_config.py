@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.dagger.config import ConfigError, RunConfig, load_config, load_resolved, save_resolved
 
 

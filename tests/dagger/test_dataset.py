@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.dataset import (
     aggregate,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.dagger.dataset import episode_log, read_trajectories
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swe_dagger.dagger.schedule import ActorChooser, beta_for, derive_seed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+
 from swe_dagger.dagger.sft_loss import IGNORE, sft_loss
 
 

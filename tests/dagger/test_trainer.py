@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import SFTConfig
