@@ -31,20 +31,9 @@ def version() -> None:
 
 def _mount_subapps() -> None:
     for name, module_name, help_text in _SUBAPPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # that folder has no CLI yet
-        app.add_typer(module.app, name=name, help=help_text)
-    try:
-        run_cli = importlib.import_module("swe_dagger.dagger.run_cli")
-    except ModuleNotFoundError as exc:
-        if exc.name != "swe_dagger.dagger.run_cli":
-            raise
-        return
-    run_cli.register(app)
+        app.add_typer(importlib.import_module(module_name).app, name=name, help=help_text)
+    for module_name in ("swe_dagger.dagger.run_cli", "swe_dagger.dagger.swebench_cli"):
+        importlib.import_module(module_name).register(app)
 
 
 def main() -> None:

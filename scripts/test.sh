@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_vllm.sh
 bash scripts/build_test_image.sh
 echo "== ruff"; python3 -m ruff check .
 echo "== mypy"; bash scripts/mypy.sh
