@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
+
 from swe_dagger.agents.agent import Agent, CountTokens
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 
 
 class HFPolicy:

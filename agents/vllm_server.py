@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+
 from swe_dagger.agents.vllm_install import find_vllm_python
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task

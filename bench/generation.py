@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.progress import track
+
 from swe_dagger.agents.agent import Agent
 from swe_dagger.agents.hf_policy import HFPolicy
 from swe_dagger.agents.protocol import Conversation, Message, SamplingParams

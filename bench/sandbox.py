@@ -25,6 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
 from swe_dagger.sandbox.factory import open_sandbox
 from swe_dagger.sandbox.protocol import Limits, Sandbox, SandboxUnavailable, WorkspaceSource
 

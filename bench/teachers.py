@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium
-import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from rich.progress import Progress
+
+import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from swe_dagger.agents.protocol import Message
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.loading import load_tasks

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from swe_dagger.dagger.records import Trajectory
 from torch import Tensor
+
+from swe_dagger.dagger.records import Trajectory
 
 
 def _check_rewards(rewards: Tensor) -> Tensor:

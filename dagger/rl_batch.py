@@ -21,10 +21,11 @@ from enum import IntEnum
 from typing import Protocol
 
 import torch
-from swe_dagger.agents.protocol import Conversation, Message
-from swe_dagger.dagger.records import Trajectory, Turn
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
+
+from swe_dagger.agents.protocol import Conversation, Message
+from swe_dagger.dagger.records import Trajectory, Turn
 
 
 class TokenSource(IntEnum):

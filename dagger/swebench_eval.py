@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from swe_dagger.agents.agent import Agent
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.durable import atomic_write_json, read_json

@@ -13,7 +13,6 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from swe_dagger.envs.task import Task
 from swebench.harness.constants import (
     FAIL_ONLY_REPOS,
     FAIL_TO_PASS,
@@ -28,6 +27,8 @@ from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
 from swebench.harness.log_parsers.python import parse_log_pytest
 from swebench.harness.test_spec.python import get_test_directives
 from swebench.harness.test_spec.test_spec import TestSpec
+
+from swe_dagger.envs.task import Task
 
 DEFAULT_PYTEST = "python3 -m pytest -rA -p no:cacheprovider"
 """Test runner for repos swebench has no spec for (synthesized and local tasks)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium
+
 from swe_dagger.envs.actions import FormatError, is_submission, parse_action
 from swe_dagger.envs.evaluation import evaluate_patch
 from swe_dagger.envs.loading import load_tasks

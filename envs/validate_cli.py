@@ -22,6 +22,7 @@ def validate(
     refuses unmarked tasks unless told to allow them).
     """
     from rich.console import Console
+
     from swe_dagger.envs.loading import TaskFormatError, load_tasks
     from swe_dagger.envs.validate import validate_tasks, write_validation
 

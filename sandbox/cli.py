@@ -7,6 +7,7 @@ import os
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from swe_dagger.sandbox.protocol import SandboxUnavailable
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False)

@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swe_dagger.envs.swebench.specs import NAMESPACE, instance_row
-from swe_dagger.envs.task import Task
 from swebench.harness.constants import KEY_INSTANCE_ID, KEY_MODEL, KEY_PREDICTION, LOG_REPORT, RUN_EVALUATION_LOG_DIR
 from swebench.harness.utils import get_predictions_from_file
+
+from swe_dagger.envs.swebench.specs import NAMESPACE, instance_row
+from swe_dagger.envs.task import Task
 
 _CWD_LOCK = threading.Lock()
 

@@ -33,6 +33,7 @@ def ensure_image(name: str, *, pull: bool = True, client: Any = None) -> str:
     reachable, unknown image, pulling disabled).
     """
     import docker
+
     from swe_dagger.sandbox.docker_support import connect
 
     own = client is None

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from swe_dagger.envs.grading import patch_files
-from swe_dagger.envs.task import Task
 from swebench.harness.constants import (
     END_TEST_OUTPUT,
     MAP_REPO_TO_EXT,
@@ -27,6 +25,9 @@ from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
 from swebench.harness.log_parsers.python import parse_log_pytest
 from swebench.harness.test_spec.create_scripts import make_eval_script_list, make_repo_script_list
 from swebench.harness.test_spec.test_spec import TestSpec
+
+from swe_dagger.envs.grading import patch_files
+from swe_dagger.envs.task import Task
 
 NAMESPACE = "swebench"
 """Docker Hub namespace of the official per-instance images (``swebench/sweb.eval.x86_64.<id>``)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import Progress
+
 from swe_dagger.envs.synth.candidates import Candidate, project_candidates
 from swe_dagger.envs.synth.mutations import KINDS, MutationError, apply_mutation
 from swe_dagger.envs.synth.project import Project, load_project

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.prompts import SUBMIT_MARKER, TemplateError
 from swe_dagger.agents.protocol import Completion, Conversation, Message, SamplingParams

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gymnasium
 import pytest
+
 import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.episode import run_episode

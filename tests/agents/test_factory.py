@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.agent import Agent
 from swe_dagger.agents.factory import POLICY_BACKENDS, StudentConfig, make_policy
 from swe_dagger.agents.hf_policy import HFPolicy

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import AutoTokenizer
+
 from swe_dagger.agents.agent import Agent
 from swe_dagger.agents.hf_policy import HFPolicy
 from swe_dagger.agents.protocol import Completion, Conversation, Message, SamplingParams
-from transformers import AutoTokenizer
 
 
 def conversations() -> list[Conversation]:

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 from swe_dagger.agents.openai_client import ClientConfig, OpenAIClient
 from swe_dagger.agents.protocol import PolicyError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swe_dagger.agents.agent import Agent
 from swe_dagger.agents.hf_policy import HFPolicy
 from swe_dagger.agents.openai_client import ClientConfig, OpenAIClient

@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from swe_dagger.agents.tiny_student import (
     IM_END,
     build_tiny_student,
@@ -15,7 +17,6 @@ from swe_dagger.agents.tiny_student import (
     read_corpus_files,
     shape_for_budget,
 )
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 def test_it_loads_with_auto_classes_and_has_a_chat_template(tiny_student_dir: Path) -> None:

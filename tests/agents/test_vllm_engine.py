@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.agents.vllm_engine import VLLMEngineConfig, VLLMEnginePolicy
 from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.openai_client import ClientConfig
 from swe_dagger.agents.protocol import Message, PolicyError, SamplingParams
 from swe_dagger.agents.vllm_install import INSTALL_HINT, VLLMUnavailable, find_vllm_python, require_vllm_module

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
 from swe_dagger.agents.protocol import Completion, Message, Policy, SamplingParams, WeightSyncable
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.agents.vllm_admin import VLLMAdmin
 from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
 from swe_dagger.agents.vllm_policy import VLLMPolicy, VLLMPolicyError
 from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 pytestmark = [pytest.mark.vllm, pytest.mark.serve]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from swe_dagger.agents.protocol import Completion, Message, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.advantages import group_advantages, group_metrics, trajectory_advantages
 from swe_dagger.dagger.records import Trajectory

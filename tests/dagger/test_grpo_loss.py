@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from swe_dagger.dagger.grpo_loss import grpo_loss, k3_kl, masked_mean, token_entropy, token_logprobs
 
 

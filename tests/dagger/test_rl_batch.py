@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Conversation
 from swe_dagger.agents.tiny_student import CHAT_TEMPLATE as TINY_STUDENT_TEMPLATE
@@ -21,8 +24,6 @@ from swe_dagger.dagger.rl_batch import (
     student_turn_sequences,
     trajectory_sequence,
 )
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

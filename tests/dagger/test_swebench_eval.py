@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from swebench.harness.utils import get_predictions_from_file
+
 from swe_dagger.dagger.swebench_eval import SwebenchEvalConfig, TeacherActor, evaluate_swebench
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swebench.harness import run_harness
@@ -22,7 +24,6 @@ from swe_dagger.sandbox.docker_support import connect
 from swe_dagger.sandbox.protocol import SandboxUnavailable
 from swe_dagger.teachers.oracle import OracleTeacher
 from swe_dagger.teachers.protocol import TeacherState
-from swebench.harness.utils import get_predictions_from_file
 
 pytestmark = pytest.mark.slow
 

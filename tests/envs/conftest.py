@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.envs.task import Task
 
 _spec = importlib.util.spec_from_file_location("calc_project", Path(__file__).with_name("calc_project.py"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swe_dagger.envs.actions import SUBMIT_MARKER, FormatError, is_submission, parse_action
 
 

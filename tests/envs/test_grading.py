@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from swe_dagger.envs.grading import DEFAULT_PYTEST, grade, grade_log, grading_command, parse_test_log, patch_files
-from swe_dagger.envs.loading import load_tasks
-from swe_dagger.envs.task import Task
 from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
 from swebench.harness.grading import get_eval_report
 from swebench.harness.test_spec.test_spec import TestSpec as HarnessSpec
+
+from swe_dagger.envs.grading import DEFAULT_PYTEST, grade, grade_log, grading_command, parse_test_log, patch_files
+from swe_dagger.envs.loading import load_tasks
+from swe_dagger.envs.task import Task
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "swebench"  # the repo's ../shared
 LITE = DATA / "swebench_lite_test.json"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from swe_dagger.envs.loading import TaskFormatError, load_tasks, save_tasks, task_from_row
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "swebench"  # the repo's ../shared

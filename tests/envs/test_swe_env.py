@@ -7,8 +7,9 @@ import warnings
 
 import gymnasium
 import pytest
-import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from gymnasium.utils.env_checker import check_env
+
+import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task

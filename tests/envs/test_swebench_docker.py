@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.swebench.datasets import load_swebench

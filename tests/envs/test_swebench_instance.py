@@ -12,13 +12,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+from swebench.harness.grading import get_eval_report
+from swebench.harness.test_spec.test_spec import TestSpec as HarnessSpec
+
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.evaluation import evaluate_patch
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task
-from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
-from swebench.harness.grading import get_eval_report
-from swebench.harness.test_spec.test_spec import TestSpec as HarnessSpec
 
 pytestmark = pytest.mark.slow
 

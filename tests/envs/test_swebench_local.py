@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.swebench.local_mode import LocalEnvError, LocalModeConfig, find_python, local_task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swe_dagger.envs.synth.mutations import KINDS, MutationError, apply_mutation, find_mutations
 
 SNIPPET = '''\

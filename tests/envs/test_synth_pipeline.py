@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.swe_env import SWEEnv

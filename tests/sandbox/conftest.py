@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.sandbox.factory import open_sandbox
 from swe_dagger.sandbox.protocol import Limits, Sandbox, SandboxUnavailable, WorkspaceSource
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from swe_dagger.sandbox.protocol import Limits, Sandbox, WorkspaceSource
 
 SECRET = "sk-swe-dagger-test-secret-0123456789"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from swe_dagger.sandbox.factory import BACKENDS, open_sandbox
 from swe_dagger.sandbox.protocol import SandboxUnavailable, WorkspaceSource
 from swe_dagger.sandbox.registry import UnknownNameError
@@ -125,6 +126,7 @@ def test_cli_check_and_gc(make: Any, repo: Any) -> None:
     assert check.returncode == 0 and "local" in check.stdout and "docker" in check.stdout, check.stderr
     make("docker", WorkspaceSource(repo.path, repo.base)).close()  # skips/fails here when docker is not ready
     import docker
+
     from swe_dagger.sandbox.docker_support import CREATED_LABEL, LABEL, OWNER_LABEL
 
     client = docker.from_env()

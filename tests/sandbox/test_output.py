@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swe_dagger.sandbox.output import OutputCap
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from swe_dagger.sandbox.protocol import Sandbox, SandboxError, WorkspaceSource
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.envs.actions import is_submission, parse_action
 from swe_dagger.envs.task import Task

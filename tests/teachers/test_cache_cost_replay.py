@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.teachers.cache import CachedTeacher, state_key
 from swe_dagger.teachers.cost import MeteredTeacher

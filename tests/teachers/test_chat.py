@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.agents.serve import free_port
 from swe_dagger.envs.task import Task

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.agents.serve import TransformersServer
 from swe_dagger.agents.tiny_student import build_tiny_student

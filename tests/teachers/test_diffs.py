@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.teachers.regions import file_regions, repair_hunk
 from swe_dagger.teachers.unidiff import DiffParseError, parse_diff
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.sandbox.registry import UnknownNameError
 from swe_dagger.teachers.cache import CachedTeacher

@@ -9,6 +9,7 @@ from typing import Any
 
 import gymnasium
 import pytest
+
 import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from swe_dagger.agents.protocol import Message
 from swe_dagger.envs.task import Task

@@ -7,6 +7,7 @@ import dataclasses
 import random
 
 import pytest
+
 from swe_dagger.agents.protocol import Message
 from swe_dagger.envs.actions import parse_action
 from swe_dagger.teachers.corruptions import random_corruption
