@@ -53,7 +53,7 @@ class EnvConfig:
 class StudentConfig:
     model: str = "tiny"
     """An HF model directory (or hub name), or ``tiny``: build the tiny local student inside the run dir."""
-    tiny_params: str = "1M"
+    tiny_params: str = "1.5M"
     """Size of the tiny student when ``model: tiny`` (e.g. ``1M``, ``5M``)."""
     max_new_tokens: int = 80
     """Longest reply the student may generate per turn."""
@@ -104,7 +104,7 @@ class SFTConfig:
     """Examples per micro-batch."""
     grad_accum: int = 1
     """Micro-batches per optimizer step."""
-    max_seq_len: int = 640
+    max_seq_len: int = 1024
     """Longer examples keep their last tokens (the target is always kept)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""

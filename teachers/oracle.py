@@ -2,7 +2,8 @@
 
 It decides purely from ``(task, messages, workspace_diff)``, deterministically, by a fixed plan:
 
-1. read the code gold touches (once per file, if the conversation never mentioned the file);
+1. read the code gold touches (once per file, if the conversation never mentioned the file): the file's
+   ``def`` lines when the issue names something in it (inferable from the issue), else the lines gold changes;
 2. revert files gold does not touch (restore from git, delete new ones);
 3. bring each gold file to its gold version, one region per turn: a single-hunk ``git apply`` that turns
    what the workspace has there into gold's text (it applies a missing gold hunk, finishes a half-applied
@@ -17,6 +18,7 @@ failed) falls back to restoring the file from git.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -118,6 +120,27 @@ def f2p_test_targets(task: Task) -> list[str]:
     return files + ids
 
 
+_BACKTICKED_DOTTED = re.compile(r"`([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)`")
+
+
+def _names_a_symbol_in(statement: str, path: str) -> bool:
+    """Whether ``statement`` names (in backticks) something dotted inside the module ``path`` (``pkg.mod.func`` for
+    ``pkg/mod.py``; ``src/`` and ``__init__`` dropped).
+
+    Why: then the module is known from the issue text, and listing its functions is a look step the student can
+    infer from the prompt (line numbers are not).
+    """
+    if not path.endswith(".py"):
+        return False
+    parts = path.removesuffix(".py").split("/")
+    if parts[0] == "src":
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    module = ".".join(parts)
+    return bool(module) and any(m.group(1).startswith(module + ".") for m in _BACKTICKED_DOTTED.finditer(statement))
+
+
 class _Plan:
     """One decision: the state's diffs against gold, walked in plan order."""
 
@@ -151,6 +174,8 @@ class _Plan:
         for f in self.gold:
             if f.is_new or f.is_deleted or not f.hunks or f.path in self.said or f.path in self.ws_removed:
                 continue
+            if _names_a_symbol_in(self.task.problem_statement, f.path):
+                return "List the functions of the file the issue names.", cmd.outline_command(f.path)
             first = max(1, f.hunks[0].old_start - 2)
             last = first
             for h in f.hunks:

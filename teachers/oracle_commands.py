@@ -32,6 +32,11 @@ def look_command(path: str, first: int, last: int) -> str:
     return f"nl -ba {shlex.quote(path)} | sed -n '{first},{last}p'"
 
 
+def outline_command(path: str) -> str:
+    """The ``def`` lines of ``path`` with line numbers: where each function and method is (a short, regular look)."""
+    return f"grep -n 'def ' {shlex.quote(path)}"
+
+
 def revert_command(restore: Sequence[str], remove: Sequence[str]) -> str:
     """Bring files back to the base: tracked ones from git, new ones deleted."""
     parts = []
