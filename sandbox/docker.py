@@ -22,6 +22,7 @@ from typing import Any
 from swe_dagger.sandbox.bwrap import STATE_DIR
 from swe_dagger.sandbox.docker_support import connect, labels, startup_gc
 from swe_dagger.sandbox.environment import COMMON_ENV
+from swe_dagger.sandbox.git_backed import GitBackedWorkspace
 from swe_dagger.sandbox.output import OutputCap
 from swe_dagger.sandbox.protocol import (
     DEFAULT_LIMITS,
@@ -29,7 +30,6 @@ from swe_dagger.sandbox.protocol import (
     Limits,
     SandboxError,
     SandboxUnavailable,
-    Snapshot,
     WorkspaceSource,
 )
 from swe_dagger.sandbox.workspace import GitWorkspace, ScriptResult
@@ -43,7 +43,7 @@ _EXEC_FAILED = "OCI runtime exec failed"
 _DRAIN_AFTER_KILL_S = 5.0
 
 
-class DockerSandbox:
+class DockerSandbox(GitBackedWorkspace):
     """A workspace in its own container; see the module docstring."""
 
     backend = "docker"
@@ -181,36 +181,6 @@ class DockerSandbox:
             tar.addfile(info, io.BytesIO(data))
         if not self._container.put_archive(directory, buf.getvalue()):
             raise SandboxError(f"docker sandbox: could not copy {name} into {directory}")
-
-    def read_file(self, path: str) -> str:
-        with self._lock:
-            self._check_open()
-            return self._git.read_file(path)
-
-    def write_file(self, path: str, content: str) -> None:
-        with self._lock:
-            self._check_open()
-            self._git.write_file(path, content)
-
-    def diff(self) -> str:
-        with self._lock:
-            self._check_open()
-            return self._git.diff()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._check_open()
-            self._git.reset()
-
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            self._check_open()
-            return self._git.snapshot()
-
-    def restore(self, snapshot: Snapshot) -> None:
-        with self._lock:
-            self._check_open()
-            self._git.restore(snapshot)
 
     def close(self) -> None:
         """Remove the container; safe to call twice."""

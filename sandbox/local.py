@@ -26,6 +26,7 @@ from types import TracebackType
 
 from swe_dagger.sandbox.bwrap import BwrapLayout, bwrap_argv, runtime_mounts
 from swe_dagger.sandbox.environment import local_env
+from swe_dagger.sandbox.git_backed import GitBackedWorkspace
 from swe_dagger.sandbox.process import run_capped
 from swe_dagger.sandbox.protocol import (
     DEFAULT_LIMITS,
@@ -33,7 +34,6 @@ from swe_dagger.sandbox.protocol import (
     Limits,
     SandboxError,
     SandboxUnavailable,
-    Snapshot,
     WorkspaceSource,
 )
 from swe_dagger.sandbox.workspace import GitWorkspace, ScriptResult
@@ -73,7 +73,7 @@ def find_bwrap() -> str:
     return path
 
 
-class LocalSandbox:
+class LocalSandbox(GitBackedWorkspace):
     """A workspace whose commands run in bubblewrap; see the module docstring for the layout."""
 
     backend = "local"
@@ -183,36 +183,6 @@ class LocalSandbox:
         except subprocess.TimeoutExpired as exc:
             raise SandboxError(f"local sandbox: maintenance script ran past {_SCRIPT_TIMEOUT_S:.0f} s") from exc
         return ScriptResult(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", errors="replace"))
-
-    def read_file(self, path: str) -> str:
-        with self._lock:
-            self._check_open()
-            return self._git.read_file(path)
-
-    def write_file(self, path: str, content: str) -> None:
-        with self._lock:
-            self._check_open()
-            self._git.write_file(path, content)
-
-    def diff(self) -> str:
-        with self._lock:
-            self._check_open()
-            return self._git.diff()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._check_open()
-            self._git.reset()
-
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            self._check_open()
-            return self._git.snapshot()
-
-    def restore(self, snapshot: Snapshot) -> None:
-        with self._lock:
-            self._check_open()
-            self._git.restore(snapshot)
 
     def close(self) -> None:
         """Delete the workspace directory; safe to call twice."""
