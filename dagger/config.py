@@ -98,7 +98,7 @@ class DaggerConfig:
 class SFTConfig:
     epochs: int = 3
     """Passes over the aggregated dataset per iteration."""
-    lr: float = 2e-3
+    lr: float = 3e-3
     """AdamW learning rate (constant after warmup)."""
     batch_size: int = 8
     """Examples per micro-batch."""
