@@ -8,17 +8,27 @@ and top-p. For greedy decoding (``temperature == 0``) there is no warping, so th
 the argmax tokens. The tokens after a stop string's completion are dropped; the stop string itself is cut from
 ``text`` but the token that completed it stays in ``token_ids`` (it was really sampled; RL needs its logprob). The EOS
 token is likewise kept in ``token_ids`` and left out of ``text``.
+
+Threads: on CPU, a small model generates latency-bound (one short matrix product per token), so intra-op threads
+only add synchronisation, and on a loaded machine they spin against each other (about 10x slower with 2 threads than
+1 under load). ``cpu_threads="auto"`` therefore generates with one thread for models under
+:data:`SMALL_MODEL_PARAMS` and leaves torch's setting for bigger ones; the process-wide setting is restored after.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
+
+SMALL_MODEL_PARAMS = 50_000_000
+"""Below this many parameters ``cpu_threads="auto"`` generates with one thread."""
 
 
 class HFPolicy:
@@ -32,7 +42,10 @@ class HFPolicy:
         device: str | torch.device | None = None,
         model_version: str = "",
         max_batch_size: int = 16,
+        cpu_threads: int | Literal["auto"] | None = "auto",
     ) -> None:
+        """``cpu_threads``: torch intra-op threads while generating on CPU (``"auto"``: 1 for small models, else
+        torch's setting; ``None``: torch's setting)."""
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"tokenizer {type(tokenizer).__name__} has no chat_template; HFPolicy needs one")
         self.model = model
@@ -43,6 +56,8 @@ class HFPolicy:
         self.model_version = model_version
         """Checkpoint id recorded on every completion; the trainer updates it after each optimizer step."""
         self.max_batch_size = max_batch_size
+        self.cpu_threads = _resolve_threads(cpu_threads, model, self.device)
+        """Threads used while generating (``None``: torch's process-wide setting, untouched)."""
         pad = self.tokenizer.pad_token_id
         self._pad_id: int = pad if pad is not None else self.tokenizer.eos_token_id
         self._eos_ids = _eos_ids(model, self.tokenizer)
@@ -105,7 +120,7 @@ class HFPolicy:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices(self.device)):
+            with torch.no_grad(), _threads(self.cpu_threads), torch.random.fork_rng(devices=_rng_devices(self.device)):
                 if sampling.seed is not None:
                     torch.manual_seed(sampling.seed)
                 out = self.model.generate(  # type: ignore[operator]
@@ -203,6 +218,32 @@ def _eos_ids(model: PreTrainedModel, tokenizer: object) -> frozenset[int]:
 def _first_stop(text: str, stop: tuple[str, ...]) -> int | None:
     hits = [text.find(s) for s in stop if s and s in text]
     return min(hits) if hits else None
+
+
+def _resolve_threads(
+    setting: int | Literal["auto"] | None, model: PreTrainedModel, device: torch.device
+) -> int | None:
+    if setting is None or device.type != "cpu":
+        return None
+    if setting == "auto":
+        return 1 if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS else None
+    if setting < 1:
+        raise ValueError(f"HFPolicy cpu_threads must be >= 1, 'auto' or None, got {setting}")
+    return setting
+
+
+@contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, then restore the previous count."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _rng_devices(device: torch.device) -> list[int]:
