@@ -72,12 +72,16 @@ class HFPolicy:
         dtype: str | torch.dtype = "auto",
         model_version: str | None = None,
         max_batch_size: int = 16,
+        cpu_threads: int | Literal["auto"] | None = "auto",
     ) -> HFPolicy:
         """Load a local model directory (or a hub name, where the hub is reachable) and its tokenizer."""
         model = AutoModelForCausalLM.from_pretrained(str(path_or_name), dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(str(path_or_name))
         version = model_version if model_version is not None else str(path_or_name)
-        return cls(model, tokenizer, device=device, model_version=version, max_batch_size=max_batch_size)
+        return cls(
+            model, tokenizer, device=device, model_version=version, max_batch_size=max_batch_size,
+            cpu_threads=cpu_threads,
+        )
 
     def prompt_token_ids(self, conversation: Conversation) -> list[int]:
         """The chat-templated prompt the model sees for ``conversation`` (ending in the assistant header)."""

@@ -38,8 +38,7 @@ def test_none_leaves_torch_alone_and_an_explicit_count_is_used(tiny_student_dir:
         model = HFPolicy.from_pretrained(tiny_student_dir)
         untouched = HFPolicy(model.model, model.tokenizer, cpu_threads=None)
         assert untouched.cpu_threads is None and set(_threads_seen_by_forward(untouched)) == {2}
-        three = HFPolicy.from_pretrained(tiny_student_dir)
-        three = HFPolicy(three.model, three.tokenizer, cpu_threads=3)
+        three = HFPolicy.from_pretrained(tiny_student_dir, cpu_threads=3)
         assert set(_threads_seen_by_forward(three)) == {3} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
