@@ -58,7 +58,11 @@ class OracleTeacher:
     @property
     def teacher_id(self) -> str:
         c = self.config
-        return f"oracle:look={int(c.look_first)},tests={int(c.run_tests)},max={c.max_repair_lines},ctx={c.context}"
+        # "plan=2": the look step lists def lines when the issue names the module (labels cached under the old
+        # id came from the line-range look and must not be reused).
+        return (
+            f"oracle:plan=2,look={int(c.look_first)},tests={int(c.run_tests)},max={c.max_repair_lines},ctx={c.context}"
+        )
 
     def label(self, states: Sequence[TeacherState]) -> list[str]:
         return [self.next_step(s) for s in states]
