@@ -1,6 +1,7 @@
 """The embedded default suite: validated tasks synthesized from pinned sdists, prepared once into the cache.
 
-Layout under ``<cache>/tasks/default/``: ``train.jsonl``, ``test.jsonl`` (paths in them relative to the folder),
+Layout under ``<cache>/tasks/default/`` (other settings: ``default-N-<hash>/``): ``train.jsonl``, ``test.jsonl``
+(paths in them relative to the folder),
 ``manifest.json`` (sources, versions, counts, seed, timings; written last, so its presence means "complete"),
 ``validation.report.json``, and ``repos/``, ``venvs/``, ``sdists/``, ``src/``. A second call with the same settings
 returns at once from the manifest unless ``force``.
@@ -8,6 +9,7 @@ returns at once from the manifest unless ``force``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -100,6 +102,15 @@ def _validate(tasks: list[Task], root: Path, *, sandbox: str, workers: int, prog
     return report.validated_tasks(tasks), {"duration_s": round(report.duration_s, 1), "failed": failed}
 
 
+def suite_dir_name(settings: dict[str, object]) -> str:
+    """``default`` for the full default suite; ``default-N-<hash>`` for any other settings (caps, sources, seeds),
+    so a small suite built by a test or a smoke run never overwrites the full one (or another small one)."""
+    if settings == _settings(DEFAULT_SOURCES, None, 0, True, 0.2):
+        return "default"
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"default-{settings.get('max_tasks') or 'all'}-{digest}"
+
+
 def ensure_default_suite(
     cache_dir: Path | str | None = None,
     *,
@@ -121,9 +132,9 @@ def ensure_default_suite(
     original at synthesis time, so validation runs once per patch (``reruns=0``).
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    root = root / "tasks" / "default"
-    manifest_path = root / "manifest.json"
     settings = _settings(sources, max_tasks, seed, validate, test_fraction)
+    root = root / "tasks" / suite_dir_name(settings)
+    manifest_path = root / "manifest.json"
     if manifest_path.is_file() and not force:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if (
