@@ -53,6 +53,9 @@ class EnvConfig:
 class StudentConfig:
     model: str = "tiny"
     """An HF model directory (or hub name), or ``tiny``: build the tiny local student inside the run dir."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """Rollout engine of the student: ``hf`` (transformers, in process) or ``vllm`` (a vLLM server swe-dagger starts
+    and keeps in sync with each new checkpoint; needs the ``vllm`` extra or ``scripts/setup_vllm.sh``)."""
     tiny_params: str = "1.5M"
     """Size of the tiny student when ``model: tiny`` (e.g. ``1M``, ``5M``)."""
     max_new_tokens: int = 80

@@ -35,6 +35,8 @@ class CollectRequest:
     episodes: int
     label_budget: int | None = None
     greedy: bool = False
+    temperature: float | None = None
+    """Sampling temperature of the student (``None`` = ``student.temperature``; ``greedy`` wins)."""
 
 
 def episode_spec(req: CollectRequest, run_seed: int, episode: int) -> EpisodeSpec:
@@ -78,7 +80,8 @@ def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
     wave = 0
     model, tokenizer = load_student(req.student, trainable=False)
     sampling = SamplingParams(max_new_tokens=cfg.student.max_new_tokens,
-                              temperature=0.0 if req.greedy else cfg.student.temperature)
+                              temperature=0.0 if req.greedy else (
+                                  cfg.student.temperature if req.temperature is None else req.temperature))
     make_env = make_swe_env(req.tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
                             command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated)
     with HFPolicy(model, tokenizer, model_version=req.student.name) as policy, Collector(
