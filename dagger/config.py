@@ -8,7 +8,7 @@ saved as ``config.yaml`` in the run directory, so a resumed run uses exactly wha
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,8 @@ import yaml
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError
 
-__all__ = ["ConfigError", "RunConfig", "load_config", "load_resolved", "save_resolved"]
+__all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "load_config", "load_resolved", "phase_plan",
+           "save_resolved"]
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,65 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class GRPOConfig:
+    steps: int = 4
+    """GRPO steps (collect groups → advantages → update → checkpoint → metrics)."""
+    group_size: int = 4
+    """G: student-only episodes per task in a step; advantages compare each with its siblings."""
+    tasks_per_step: int = 2
+    """Training tasks per step (distinct within a step, a fresh seeded draw each step)."""
+    temperature: float = 1.0
+    """Sampling temperature of the group rollouts (> 0); the trainer scores tokens at the same temperature."""
+    lr: float = 1e-4
+    """AdamW learning rate; the optimizer state carries over from step to step (and across ``--resume``)."""
+    clip_eps_low: float = 0.2
+    """PPO clip: the ratio may fall to ``1 - clip_eps_low`` before a negative advantage stops pushing."""
+    clip_eps_high: float = 0.28
+    """PPO clip: the ratio may rise to ``1 + clip_eps_high`` (DAPO's clip-higher when larger than ``low``)."""
+    kl_coef: float = 0.0
+    """Weight of the k3 KL to the reference (the phase's starting weights); 0 = no reference model is loaded."""
+    tis_cap: float | None = 2.0
+    """Truncated importance sampling: weight tokens by ``min(p_trainer / p_rollout, cap)``; ``null`` = off (then the
+    rollout engine's logprobs are not needed)."""
+    scale_by_std: bool = True
+    """Divide group-centred rewards by the group's std (GRPO); ``false`` = centring only (Dr. GRPO)."""
+    sft_coef: float = 0.0
+    """Combined objective: ``pg_loss + sft_coef * sft_loss`` in one optimizer step, the SFT term on the teacher's
+    labels of the rollouts' student states. > 0 makes the teacher label every student turn of the rollouts."""
+    epochs: int = 1
+    """Passes over a step's rollouts."""
+    minibatches: int = 1
+    """Optimizer steps per pass (the rollouts split into this many minibatches; > 1 makes later ones off-policy)."""
+    micro_batch_size: int = 8
+    """Sequences per forward pass (gradients accumulate over a minibatch's micro-batches)."""
+    max_grad_norm: float = 1.0
+    """Gradient-norm clip per optimizer step (0 = off)."""
+    eval_every: int = 2
+    """Evaluate the student alone (``eval`` section) after every N-th step and after the last (0 = never)."""
+
+    def __post_init__(self) -> None:
+        positive = {"group_size": self.group_size, "tasks_per_step": self.tasks_per_step, "epochs": self.epochs,
+                    "minibatches": self.minibatches, "micro_batch_size": self.micro_batch_size}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"grpo.{name} must be >= 1, got {value}")
+        if self.steps < 0 or self.eval_every < 0:
+            raise ConfigError(f"grpo.steps and grpo.eval_every must be >= 0, got {self.steps}, {self.eval_every}")
+        if self.temperature <= 0:
+            raise ConfigError(f"grpo.temperature must be > 0 (GRPO samples its groups), got {self.temperature}")
+        if self.tis_cap is not None and self.tis_cap <= 0:
+            raise ConfigError(f"grpo.tis_cap must be > 0 or null, got {self.tis_cap}")
+        if self.kl_coef < 0 or self.sft_coef < 0 or self.max_grad_norm < 0:
+            raise ConfigError("grpo.kl_coef, grpo.sft_coef and grpo.max_grad_norm must be >= 0")
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    phases: tuple[str, ...] = ("dagger",)
-    """Training phases run in order, each a function of the run (``dagger``; GRPO plugs in here later)."""
+    phases: tuple[str | dict[str, dict[str, Any]], ...] = ("dagger",)
+    """Training phases in order: names (``[dagger, grpo]``), or one-key mappings whose value overrides the section
+    of that name for the phase (``[{dagger: {iterations: 3}}, {grpo: {steps: 50, group_size: 8}}]``). Each phase
+    starts from the last checkpoint of the one before; ``dagger`` (which starts from the initial student) comes
+    first if present."""
     mode: Literal["dagger", "bc"] = "dagger"
     """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline)."""
     seed: int = 0
@@ -156,9 +213,64 @@ class RunConfig:
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+
+    def __post_init__(self) -> None:
+        parse_phases(self.phases)
 
     def resolved_run_dir(self) -> Path:
         return Path(self.run_dir) if self.run_dir else Path("runs") / f"{self.mode}-{self.seed}"
+
+
+PHASE_SECTIONS: dict[str, type] = {"dagger": DaggerConfig, "grpo": GRPOConfig}
+"""Phase name → the dataclass of its ``RunConfig`` section (of the same name), which a phase mapping overrides."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One entry of ``phases``, resolved: its name and the run's config with the phase's overrides applied."""
+
+    index: int
+    name: str
+    config: RunConfig
+
+
+def parse_phases(raw: tuple[str | dict[str, dict[str, Any]], ...]) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, section overrides)`` per entry of ``phases``; a bad entry raises ``ConfigError`` naming it."""
+    parsed: list[tuple[str, dict[str, Any]]] = []
+    for i, entry in enumerate(raw):
+        where = f"phases[{i}]"
+        overrides: Any
+        if isinstance(entry, str):
+            name, overrides = entry, {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((name, overrides),) = entry.items()
+        else:
+            raise ConfigError(f"{where}: expected a phase name or a one-key mapping {{name: {{key: value}}}}, "
+                              f"got {entry!r}")
+        if name not in PHASE_SECTIONS:
+            raise ConfigError(f"{where}: unknown phase {name!r}; available: {', '.join(PHASE_SECTIONS)}")
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{where}.{name}: expected a mapping of {name} keys, got {overrides!r}")
+        config_io.from_mapping(PHASE_SECTIONS[name], overrides, f"{where}.{name}")  # validates keys and types
+        if any(name == seen for seen, _ in parsed):
+            raise ConfigError(f"{where}: phase {name!r} appears twice (its markers and checkpoints would collide)")
+        if name == "dagger" and parsed:
+            raise ConfigError(f"{where}: the dagger phase starts from the initial student, so it must come first")
+        parsed.append((name, dict(overrides)))
+    if not parsed:
+        raise ConfigError("phases is empty: name at least one of " + ", ".join(PHASE_SECTIONS))
+    return parsed
+
+
+def phase_plan(cfg: RunConfig) -> list[Phase]:
+    """The run's phases in order, each with its effective config (its section = top-level section ← overrides)."""
+    plan = []
+    for i, (name, overrides) in enumerate(parse_phases(cfg.phases)):
+        merged = config_io.merge(config_io.to_mapping(getattr(cfg, name)), overrides)
+        section: Any = config_io.from_mapping(PHASE_SECTIONS[name], merged, f"phases[{i}].{name}")
+        plan.append(Phase(i, name, replace(cfg, **{name: section})))
+    return plan
 
 
 def default_mapping() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Resumable episode collection for one iteration: which episodes, on which tasks, and how many.
 
-Episode ``e`` of iteration ``i`` has a task from a per-iteration seeded permutation and its own seed
-``derive_seed(run seed, kind, i, e)``, so it is the same episode whether it runs first time or after a crash.
-Finished episodes are in the fsync'd log; a resumed collection hands the collector the set it already has.
+Episode ``e`` of iteration ``i`` has a task from a per-iteration seeded permutation (its ``e // group_size``-th
+entry: a GRPO group shares a task) and its own seed ``derive_seed(run seed, kind, i, e)``, so it is the same
+episode whether it runs first time or after a crash. Finished episodes are in the fsync'd log; a resumed collection
+hands the collector the set it already has.
 Waves of ``num_envs`` episodes run until ``episodes`` are done, or (label budget) until the finished waves hold
 ``label_budget`` labels.
 """
@@ -37,12 +38,14 @@ class CollectRequest:
     greedy: bool = False
     temperature: float | None = None
     """Sampling temperature of the student (``None`` = ``student.temperature``; ``greedy`` wins)."""
+    group_size: int = 1
+    """GRPO groups: episodes ``[k*G, (k+1)*G)`` share the k-th sampled task (each its own seed); 1 = one per task."""
 
 
 def episode_spec(req: CollectRequest, run_seed: int, episode: int) -> EpisodeSpec:
     order = list(range(len(req.tasks)))
     random.Random(derive_seed(run_seed, req.kind, req.iteration, "tasks")).shuffle(order)
-    task = req.tasks[order[episode % len(order)]]
+    task = req.tasks[order[(episode // req.group_size) % len(order)]]
     seed = derive_seed(run_seed, req.kind, req.iteration, episode) % 2**31
     return EpisodeSpec(req.iteration, episode, task.instance_id, req.beta, seed, label=req.label)
 

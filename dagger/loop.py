@@ -1,4 +1,6 @@
-"""The training loop. Read it top to bottom: for each iteration,
+"""The training loop: the phases of ``cfg.phases`` in order (``dagger``, then optionally ``grpo``: see
+:mod:`~swe_dagger.dagger.grpo_phase`), each from the weights the one before ended with. The DAgger phase reads top
+to bottom: for each iteration,
 
     schedule β → collect (mixture acts, teacher labels) → aggregate D_i = D_{i-1} ∪ labels_i → train (SFT)
     → evaluate the student alone on held-out tasks → checkpoint + metrics.
@@ -16,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from swe_dagger.dagger import dataset, metrics
-from swe_dagger.dagger.config import RunConfig
+from swe_dagger.dagger.config import RunConfig, phase_plan
 from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.episodes import CollectRequest, collect
+from swe_dagger.dagger.grpo_phase import grpo_phase
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.run_context import RunContext, open_run
 from swe_dagger.dagger.schedule import beta_for, derive_seed
@@ -26,13 +29,14 @@ from swe_dagger.dagger.trainer import SFTResult
 
 
 def train(cfg: RunConfig, *, resume: bool = False) -> Path:
-    """Run (or resume) every phase of ``cfg``; returns the run directory."""
+    """Run (or resume) every phase of ``cfg``, each from the weights the one before ended with; returns the run dir."""
     ctx = open_run(cfg, resume=resume)
     try:
-        for phase in ctx.cfg.phases:
-            if phase not in PHASES:
-                raise ValueError(f"unknown phase {phase!r}; available: {', '.join(PHASES)}")
-            PHASES[phase](ctx)
+        weights, run_cfg = ctx.init_student, ctx.cfg
+        for phase in phase_plan(run_cfg):
+            ctx.cfg = phase.config  # the run's config with this phase's section overrides
+            weights = PHASES[phase.name](ctx, weights)
+        ctx.cfg = run_cfg
         from swe_dagger.dagger.plot import plot_curves
 
         png = plot_curves(ctx.run_dir)
@@ -42,15 +46,17 @@ def train(cfg: RunConfig, *, resume: bool = False) -> Path:
         ctx.close()
 
 
-def dagger_phase(ctx: RunContext) -> None:
-    """DAgger (``mode: dagger``) or behaviour cloning (``mode: bc``, β ≡ 1) for ``dagger.iterations`` iterations."""
+def dagger_phase(ctx: RunContext, start: Path) -> Path:
+    """DAgger (``mode: dagger``) or behaviour cloning (``mode: bc``, β ≡ 1) for ``dagger.iterations`` iterations,
+    from the initial student (``start``: config parsing keeps dagger first); returns the last checkpoint."""
     for i in range(ctx.cfg.dagger.iterations):
         if not ctx.done(i, "complete"):
             dagger_iteration(ctx, i)
+    return ctx.checkpoint(ctx.cfg.dagger.iterations - 1) if ctx.cfg.dagger.iterations else start
 
 
-PHASES: dict[str, Callable[[RunContext], None]] = {"dagger": dagger_phase}
-"""Phases by name; GRPO will register here and read the last DAgger checkpoint."""
+PHASES: dict[str, Callable[[RunContext, Path], Path]] = {"dagger": dagger_phase, "grpo": grpo_phase}
+"""Phases by name (the keys of ``config.PHASE_SECTIONS``): ``(run, starting weights) -> final weights``."""
 
 
 def dagger_iteration(ctx: RunContext, i: int) -> None:

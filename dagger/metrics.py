@@ -112,13 +112,25 @@ def metrics_path(run_dir: Path, iteration: int) -> Path:
     return run_dir / "metrics" / f"iter_{iteration:03d}.json"
 
 
+Row = dict[str, float | str]
+"""One line of ``metrics.jsonl``: flat scalars, plus ``phase: grpo`` on GRPO rows (DAgger rows have no ``phase``)."""
+
+_PHASE_FILES = ("iter_*.json", "grpo_*.json")
+"""Per-round metric files in phase order (DAgger iterations come first, then GRPO steps)."""
+
+
 def write_metrics(run_dir: Path, m: IterationMetrics) -> None:
-    """Write iteration ``m``'s metrics, then regenerate ``metrics.jsonl`` from every iteration's file (atomic)."""
-    atomic_write_json(metrics_path(run_dir, m.iteration), {"iteration": m.iteration, **m.flat()})
-    lines = [json.dumps(row, sort_keys=True) for row in read_all(run_dir)]
+    """Write iteration ``m``'s metrics, then regenerate ``metrics.jsonl`` from every round's file (atomic)."""
+    write_row(run_dir, metrics_path(run_dir, m.iteration), {"iteration": m.iteration, **m.flat()})
+
+
+def write_row(run_dir: Path, path: Path, row: Row) -> None:
+    """Write one round's metrics file atomically, then regenerate ``metrics.jsonl`` (every phase, in order)."""
+    atomic_write_json(path, row)
+    lines = [json.dumps(r, sort_keys=True) for r in read_all(run_dir)]
     atomic_write_text(run_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
 
 
-def read_all(run_dir: Path) -> list[dict[str, float]]:
-    """Every iteration's flat metrics, in order."""
-    return [read_json(p) for p in sorted((run_dir / "metrics").glob("iter_*.json"))]
+def read_all(run_dir: Path) -> list[Row]:
+    """Every round's flat metrics in order: DAgger iterations, then GRPO steps."""
+    return [read_json(p) for pattern in _PHASE_FILES for p in sorted((run_dir / "metrics").glob(pattern))]

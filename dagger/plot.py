@@ -1,21 +1,32 @@
-"""A PNG of the learning curves from ``metrics.jsonl`` (written at the end of a run)."""
+"""A PNG of the learning curves from ``metrics.jsonl`` (written at the end of a run), over every phase.
+
+The x axis is the round: DAgger iterations first, then GRPO steps (a dashed line marks where GRPO starts). Panels
+whose keys a run never wrote stay empty.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from swe_dagger.dagger.metrics import read_all
+from swe_dagger.dagger.metrics import Row, read_all
 
 _PANELS = (
-    ("SFT loss (last epoch)", ("train/sft_loss",)),
+    ("SFT loss (last epoch; GRPO: SFT term)", ("train/sft_loss",)),
     ("teacher agreement", ("rollout/agreement", "eval/agreement")),
     ("resolve rate", ("rollout/resolve_rate", "eval/resolve_rate")),
     ("β and format errors", ("beta", "rollout/format_error_rate", "eval/format_error_rate")),
+    ("GRPO rewards", ("rollout/reward_mean", "rollout/reward_std_in_group", "rollout/frac_groups_with_signal")),
+    ("GRPO update", ("train/pg_loss", "train/clip_fraction", "train/approx_kl_old", "train/kl_ref", "train/entropy",
+                     "train/is_weight_mean")),
 )
 
 
+def _label(row: Row) -> str:
+    return f"g{row['step']}" if row.get("phase") == "grpo" else f"d{row.get('iteration', '?')}"
+
+
 def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
-    """Write ``curves.png`` (4 panels over iterations) into ``run_dir`` and return its path."""
+    """Write ``curves.png`` (6 panels over rounds) into ``run_dir`` and return its path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,17 +35,23 @@ def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
     rows = read_all(run_dir)
     if not rows:
         raise ValueError(f"{run_dir}: no metrics to plot (no iteration has finished)")
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    first_grpo = next((x for x, r in enumerate(rows) if r.get("phase") == "grpo"), None)
+    fig, axes = plt.subplots(3, 2, figsize=(11, 10))
     for ax, (title, keys) in zip(axes.flat, _PANELS, strict=True):
         for key in keys:
-            points = [(r["iteration"], r[key]) for r in rows if key in r]
+            points = [(x, float(r[key])) for x, r in enumerate(rows) if key in r]
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, marker="o", label=key)
+        if first_grpo is not None and first_grpo > 0:
+            ax.axvline(first_grpo - 0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_title(title)
-        ax.set_xlabel("iteration")
+        ax.set_xticks(range(len(rows)), [_label(r) for r in rows], fontsize=7)
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        ax.set_xlabel("round (d = DAgger iteration, g = GRPO step)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     path = out or run_dir / "curves.png"
     fig.savefig(path, dpi=100)

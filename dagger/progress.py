@@ -1,4 +1,4 @@
-"""What a person watching the run sees: rich progress bars per phase and a table per iteration.
+"""What a person watching the run sees: rich progress bars per phase and a table per iteration (or GRPO step).
 
 ``Display(enabled=False)`` does nothing, so the loop calls it unconditionally.
 """
@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +20,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from swe_dagger.dagger.metrics import IterationMetrics
+from swe_dagger.dagger.metrics import IterationMetrics, RolloutStats
+
+if TYPE_CHECKING:
+    from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
@@ -83,4 +87,31 @@ class Display:
             f"  SFT loss {m.sft_loss_first_epoch:.3f} → {m.sft_loss:.3f} over {m.sft_steps} steps on "
             f"|D| = {m.dataset_labels} labels (+{m.new_labels}); teacher {m.rollout.teacher_calls} labels, "
             f"{m.teacher_seconds:.1f}s{cost}"
+        )
+
+    def grpo_table(self, m: GRPOStepMetrics) -> None:
+        """The step's rollouts and held-out evaluation, then one line on the groups and one on the update."""
+        if not self.enabled:
+            return
+        table = Table(title=f"grpo step {m.step}", show_header=True)
+        for col in ("", "eps", "S turns", "agree", "fmt err", "turns", "solved", "reward", "signal"):
+            table.add_column(col, justify="right")
+        rows: list[tuple[str, RolloutStats | None]] = [("groups", m.rollout), ("held-out", m.eval)]
+        for name, s in rows:
+            if s is None:
+                continue
+            grouped = name == "groups"
+            table.add_row(name, str(s.episodes), str(s.student_turns), _fmt(s.agreement, True),
+                          _fmt(s.format_error_rate, True), _fmt(s.mean_turns), _fmt(s.resolve_rate, True),
+                          _fmt(m.groups.reward_mean) if grouped else "", _fmt(m.groups.frac_groups_with_signal, True)
+                          if grouped else "")
+        u = m.update
+        self._progress.console.print(table)
+        sft = f", sft {u.sft_loss:.3f}" if u.sft_loss is not None else ""
+        kl = f", KL(ref) {u.kl_ref:.3g}" if u.kl_ref is not None else ""
+        tis = f", IS w {u.is_weight_mean:.3f} (max {u.is_weight_max:.3f})" if u.is_weight_mean is not None else ""
+        self._progress.console.print(
+            f"  {u.optimizer_steps} updates on {u.sequences} student turns ({u.loss_tokens} tokens): pg {u.pg_loss:.4f}"
+            f"{sft}{kl}, clip {100 * u.clip_fraction:.1f}%, KL(old) {u.approx_kl_old:.3g}, entropy {u.entropy:.3f}"
+            f"{tis}; {m.groups.groups} groups, reward std in group {_fmt(m.groups.reward_std_in_group)}"
         )

@@ -55,3 +55,53 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     assert load_resolved(tmp_path) == cfg
     with pytest.raises(ConfigError, match="not a run directory"):
         load_resolved(tmp_path / "nope")
+
+
+def test_phases_simple_and_mapping_forms(tmp_path: Path) -> None:
+    from swe_dagger.dagger.config import phase_plan
+
+    assert [p.name for p in phase_plan(RunConfig())] == ["dagger"]
+    simple = load_config(None, ["phases=dagger,grpo", "grpo.steps=2", "dagger.iterations=1"])
+    assert [(p.name, p.config.grpo.steps, p.config.dagger.iterations) for p in phase_plan(simple)] == [
+        ("dagger", 2, 1), ("grpo", 2, 1)]
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("phases: [{dagger: {iterations: 3}}, {grpo: {steps: 50, group_size: 8}}]\ngrpo:\n  lr: 0.5\n")
+    cfg = load_config(cfg_file, ["grpo.temperature=0.7"])
+    dagger, grpo = phase_plan(cfg)
+    assert dagger.config.dagger.iterations == 3 and dagger.config.grpo == cfg.grpo
+    assert (grpo.config.grpo.steps, grpo.config.grpo.group_size) == (50, 8)  # the phase mapping overrides...
+    assert (grpo.config.grpo.lr, grpo.config.grpo.temperature) == (0.5, 0.7)  # ...on top of the grpo section
+    assert grpo.config.dagger == cfg.dagger and cfg.grpo.steps == RunConfig().grpo.steps
+    save_resolved(cfg, tmp_path / "run")
+    assert load_resolved(tmp_path / "run") == cfg
+
+
+@pytest.mark.parametrize(
+    ("phases", "needle"),
+    [
+        ("[dagger, rlhf]", r"phases\[1\]: unknown phase 'rlhf'; available: dagger, grpo"),
+        ("[{dagger: {iterations: 1}, grpo: {steps: 1}}]", r"phases\[0\]: expected a phase name or a one-key mapping"),
+        ("[{grpo: {stepz: 1}}]", r"phases\[0\]\.grpo\.stepz"),
+        ("[{grpo: {steps: many}}]", r"phases\[0\]\.grpo\.steps"),
+        ("[grpo, grpo]", r"phases\[1\]: phase 'grpo' appears twice"),
+        ("[grpo, dagger]", r"phases\[1\]: the dagger phase .* must come first"),
+        ("[]", "phases is empty"),
+    ],
+)
+def test_bad_phases_are_named(phases: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_config(None, [f"phases={phases}"])
+
+
+def test_bad_grpo_values_are_named() -> None:
+    with pytest.raises(ConfigError, match=r"grpo\.temperature must be > 0"):
+        load_config(None, ["grpo.temperature=0"])
+    with pytest.raises(ConfigError, match=r"grpo\.group_size must be >= 1"):
+        load_config(None, ["phases=[{grpo: {group_size: 0}}]"])
+
+
+def test_every_configurable_phase_is_registered_in_the_loop() -> None:
+    from swe_dagger.dagger.config import PHASE_SECTIONS
+    from swe_dagger.dagger.loop import PHASES
+
+    assert set(PHASES) == set(PHASE_SECTIONS)

@@ -1,0 +1,177 @@
+"""The GRPO phase (RLVR). Read it top to bottom: for each step,
+
+    collect G student-only episodes on each of ``tasks_per_step`` tasks (β = 0, sampled) → group advantages from the
+    env's rewards → update (clipped PG, + SFT on teacher labels with ``sft_coef``) → checkpoint → evaluate → metrics.
+
+It starts from the weights the previous phase ended with (the last DAgger checkpoint, or the initial student).
+Files: ``episodes/grpo_iter_XXX.jsonl`` (the groups, fsync'd one by one), ``checkpoints/grpo_XXX`` (+ the AdamW
+state in ``grpo/optimizer_XXX.pt``, carried from step to step), ``grpo/step_XXX.json`` (the update's result),
+``episodes/grpo_eval_iter_XXX.jsonl``, ``metrics/grpo_XXX.json``; markers ``markers/grpo_XXX.{collected,trained,
+evaluated,complete}``. A step's files are written before its marker, so ``--resume`` after ``kill -9`` redoes at
+most the unfinished part, from the same inputs, and nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from swe_dagger.dagger import dataset
+from swe_dagger.dagger.advantages import trajectory_advantages
+from swe_dagger.dagger.durable import atomic_write_json, atomic_write_text, read_json
+from swe_dagger.dagger.episodes import CollectRequest, collect
+from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
+from swe_dagger.dagger.metrics import rollout_stats
+from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.run_context import RunContext
+from swe_dagger.dagger.schedule import derive_seed
+
+
+def checkpoint(ctx: RunContext, step: int) -> Path:
+    return ctx.run_dir / "checkpoints" / f"grpo_{step:03d}"
+
+
+def _marker(ctx: RunContext, step: int, part: str) -> Path:
+    return ctx.run_dir / "markers" / f"grpo_{step:03d}.{part}"
+
+
+def done(ctx: RunContext, step: int, part: str) -> bool:
+    return _marker(ctx, step, part).exists()
+
+
+def _mark(ctx: RunContext, step: int, part: str) -> None:
+    atomic_write_text(_marker(ctx, step, part), "")
+
+
+def grpo_phase(ctx: RunContext, start: Path) -> Path:
+    """``grpo.steps`` steps from the weights at ``start``; returns the last step's checkpoint."""
+    for step in range(ctx.cfg.grpo.steps):
+        if not done(ctx, step, "complete"):
+            grpo_step(ctx, step, start)
+    return checkpoint(ctx, ctx.cfg.grpo.steps - 1) if ctx.cfg.grpo.steps else start
+
+
+def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
+    g, seconds = ctx.cfg.grpo, {}
+    weights = start if step == 0 else checkpoint(ctx, step - 1)
+    teacher_before = float(getattr(getattr(ctx.teacher, "usage", None), "seconds", 0.0))
+
+    # 1. collect: G sampled episodes of the student alone per task; the teacher labels them only for the SFT term
+    started = time.perf_counter()
+    trajs = _logged(ctx, "grpo", step) if done(ctx, step, "collected") else collect(ctx, CollectRequest(
+        kind="grpo", iteration=step, beta=0.0, tasks=ctx.train_tasks, student=weights, label=g.sft_coef > 0,
+        episodes=g.group_size * g.tasks_per_step, temperature=g.temperature, group_size=g.group_size,
+    ))
+    _mark(ctx, step, "collected")
+    seconds["collect"] = time.perf_counter() - started
+
+    # 2. advantages: each episode's reward against its group's (episodes the infrastructure failed have no reward)
+    scored = [t for t in trajs if t.error is None]
+    if len(scored) < len(trajs):
+        ctx.display.log(f"grpo step {step}: {len(trajs) - len(scored)} episodes had infrastructure errors; left out")
+    advantages = trajectory_advantages(scored, scale_by_std=g.scale_by_std).tolist()
+
+    # 3. update from the step's starting weights (and the optimizer state the previous step left); checkpoint
+    started = time.perf_counter()
+    update = _update(ctx, step, weights, start, scored, advantages)
+    seconds["train"] = time.perf_counter() - started
+
+    # 4. evaluate the new weights alone (greedy) on held-out tasks
+    started = time.perf_counter()
+    evaluated = _evaluate(ctx, step)
+    seconds["eval"] = time.perf_counter() - started
+
+    # 5. metrics, then the step is complete
+    m = GRPOStepMetrics(
+        step=step, groups=group_stats(trajs), rollout=rollout_stats(trajs), update=update,
+        eval=rollout_stats(evaluated) if evaluated is not None else None,
+        teacher_seconds=float(getattr(getattr(ctx.teacher, "usage", None), "seconds", 0.0)) - teacher_before,
+        seconds=seconds,
+    )
+    write_grpo_metrics(ctx.run_dir, m)
+    if ctx.tb is not None:
+        for key, value in m.flat().items():
+            ctx.tb.add_scalar(f"grpo/{key}", value, step)
+        ctx.tb.flush()
+    ctx.display.grpo_table(m)
+    _mark(ctx, step, "complete")
+
+
+def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list[Trajectory],
+            advantages: list[float]) -> GRPOUpdateResult:
+    result_path = ctx.run_dir / "grpo" / f"step_{step:03d}.json"
+    if done(ctx, step, "trained"):
+        return GRPOUpdateResult(**read_json(result_path))
+    from swe_dagger.dagger.grpo_trainer import grpo_update, rl_sequences, sft_examples
+    from swe_dagger.dagger.loop import _pad_id
+    from swe_dagger.dagger.trainer import load_student, save_checkpoint, with_lora
+
+    cfg, g = ctx.cfg, ctx.cfg.grpo
+    with ctx.training():
+        model, tokenizer = load_student(weights, trainable=True)
+        if cfg.sft.lora:
+            model = with_lora(model, cfg.sft)
+        ref = load_student(start, trainable=False)[0] if g.kl_coef > 0 else None
+        sequences, per_sequence = rl_sequences(scored, advantages, tokenizer, ctx.agent,
+                                               require_logprobs=g.tis_cap is not None)
+        sft = sft_examples(scored, ctx.agent, tokenizer, cfg.sft.max_seq_len) if g.sft_coef > 0 else []
+        ctx.display.start(f"grpo step {step} update ({len(sequences)} student turns)", total=g.epochs * g.minibatches)
+        result, state = grpo_update(
+            model, sequences, per_sequence, g, precision=cfg.sft, pad_id=_pad_id(tokenizer),
+            seed=derive_seed(cfg.seed, "grpo", step) % 2**31, sft=sft, ref_model=ref,
+            optimizer_state=_load_optimizer(ctx, step - 1),
+            on_step=lambda s, total, loss: ctx.display.advance(info=f"loss {loss:.3f}"),
+        )
+        save_checkpoint(model, tokenizer, checkpoint(ctx, step))
+        _save_optimizer(ctx, step, state)
+    atomic_write_json(result_path, dataclasses.asdict(result))
+    _mark(ctx, step, "trained")
+    return result
+
+
+def _optimizer_path(ctx: RunContext, step: int) -> Path:
+    return ctx.run_dir / "grpo" / f"optimizer_{step:03d}.pt"
+
+
+def _save_optimizer(ctx: RunContext, step: int, state: dict[str, Any]) -> None:
+    path = _optimizer_path(ctx, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_optimizer(ctx: RunContext, step: int) -> dict[str, Any] | None:
+    """The AdamW state after ``step`` (``None`` before the first step: a fresh optimizer)."""
+    if step < 0:
+        return None
+    path = _optimizer_path(ctx, step)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: grpo step {step} is marked trained but its optimizer state is not")
+    state: dict[str, Any] = torch.load(path, weights_only=True)
+    return state
+
+
+def _evaluate(ctx: RunContext, step: int) -> list[Trajectory] | None:
+    cfg, g = ctx.cfg, ctx.cfg.grpo
+    due = g.eval_every > 0 and (step == g.steps - 1 or (step + 1) % g.eval_every == 0)
+    if cfg.eval.episodes <= 0 or not due:
+        return None
+    if done(ctx, step, "evaluated"):
+        return _logged(ctx, "grpo_eval", step)
+    trajs = collect(ctx, CollectRequest(
+        kind="grpo_eval", iteration=step, beta=0.0, tasks=ctx.test_tasks, student=checkpoint(ctx, step),
+        label=cfg.eval.label, episodes=cfg.eval.episodes, greedy=True,
+    ))
+    _mark(ctx, step, "evaluated")
+    return trajs
+
+
+def _logged(ctx: RunContext, kind: str, step: int) -> list[Trajectory]:
+    return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, step))
