@@ -85,6 +85,39 @@ def encode_rows(
     return [encode_row(r, renderer, tokenizer, max_seq_len, count) for r in rows]
 
 
+def target_span(example: SFTExample) -> int:
+    """Positions from the first target token to the end (the target sits at the end of every example)."""
+    for i, label in enumerate(example.labels):
+        if label != IGNORE:
+            return len(example.labels) - i
+    return 0
+
+
+def collate_left(examples: Sequence[SFTExample], pad_id: int) -> tuple[dict[str, torch.Tensor], int]:
+    """Left-padded batch (``input_ids``, ``attention_mask``, ``position_ids``, ``labels``) and ``keep``: how many
+    final positions need logits.
+
+    Why: every example ends with its target, so left padding lines the targets up at the right edge and the loss
+    needs logits only for the last ``keep`` positions (the longest target plus the position that predicts its first
+    token). Computing the vocabulary projection and cross-entropy there alone, instead of over the whole ~900-token
+    prompt, is most of an SFT step for a small model. ``position_ids`` count from each row's first real token, so
+    the model sees the same positions as unpadded.
+    """
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    positions = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, width - n :] = torch.tensor(e.input_ids)
+        labels[i, width - n :] = torch.tensor(e.labels)
+        mask[i, width - n :] = 1
+        positions[i, width - n :] = torch.arange(n)
+    keep = min(width, max(target_span(e) for e in examples) + 1)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "labels": labels}, keep
+
+
 def collate(examples: Sequence[SFTExample], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded batch: ``input_ids``, ``attention_mask``, ``labels`` (padding is ``IGNORE``)."""
     width = max(len(e.input_ids) for e in examples)

@@ -20,7 +20,7 @@ import torch
 from accelerate import Accelerator
 
 from swe_dagger.dagger.config import SFTConfig
-from swe_dagger.dagger.sft_data import SFTExample, collate
+from swe_dagger.dagger.sft_data import SFTExample, collate_left
 from swe_dagger.dagger.sft_loss import sft_loss
 
 StepCallback = Callable[[int, int, float], None]
@@ -92,11 +92,12 @@ def train_sft(
         order = torch.randperm(len(examples), generator=order_gen).tolist()
         losses: list[float] = []
         for b in range(batches_per_epoch):
-            batch = collate([examples[i] for i in order[b * cfg.batch_size : (b + 1) * cfg.batch_size]], pad_id)
+            batch, keep = collate_left([examples[i] for i in order[b * cfg.batch_size : (b + 1) * cfg.batch_size]],
+                                       pad_id)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.accumulate(model), accelerator.autocast():
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                loss, metrics = sft_loss(logits, batch["labels"])
+                logits = target_logits(model, batch, keep)
+                loss, metrics = sft_loss(logits, batch["labels"][:, -logits.shape[1] :])
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
@@ -121,6 +122,17 @@ def train_sft(
         final_loss=epoch_losses[-1],
         seconds=time.perf_counter() - started,
     )
+
+
+def target_logits(model: Any, batch: dict[str, torch.Tensor], keep: int) -> torch.Tensor:
+    """Logits of the last ``keep`` positions of a left-padded batch (see ``sft_data.collate_left``).
+
+    ``logits_to_keep`` makes HF causal LMs project only those positions onto the vocabulary; a model that ignores it
+    returns every position and is sliced here, so the loss is the same either way.
+    """
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=batch["position_ids"], logits_to_keep=keep).logits
+    return logits[:, -keep:]
 
 
 def save_checkpoint(model: Any, tokenizer: Any, out_dir: Path) -> Path:

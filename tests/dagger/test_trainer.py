@@ -88,3 +88,34 @@ def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tm
     reloaded, _ = load_student(ckpt)
     ids = torch.tensor([examples[0].input_ids])
     assert torch.allclose(reloaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
+
+
+def test_left_padded_target_logits_give_the_full_logits_loss(tiny_student_dir: Path) -> None:
+    """The fast path (left padding, logits for the target positions only) computes the same loss and gradients as
+    right padding with every position's logits."""
+    from swe_dagger.dagger.sft_data import collate, collate_left
+    from swe_dagger.dagger.sft_loss import sft_loss
+    from swe_dagger.dagger.trainer import target_logits
+
+    model, tok = load_student(tiny_student_dir)
+    examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
+    assert len({len(e.input_ids) for e in examples}) == 3  # rows of different lengths: padding really happens
+
+    right = collate(examples, tok.pad_token_id)
+    full, _ = sft_loss(model(input_ids=right["input_ids"], attention_mask=right["attention_mask"]).logits,
+                       right["labels"])
+    full.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+
+    left, keep = collate_left(examples, tok.pad_token_id)
+    longest_target = max(sum(label != IGNORE for label in e.labels) for e in examples)
+    assert keep == longest_target + 1 < left["input_ids"].shape[1]
+    logits = target_logits(model, left, keep)
+    assert logits.shape[1] == keep
+    fast, metrics = sft_loss(logits, left["labels"][:, -keep:])
+    fast.backward()
+    assert metrics.target_tokens == sum(lab != IGNORE for e in examples for lab in e.labels)
+    assert torch.allclose(fast, full, atol=1e-5)
+    for n, p in model.named_parameters():
+        assert torch.allclose(p.grad, grads[n], atol=1e-5), n
