@@ -4,12 +4,15 @@ A run starts ONE server (lazily, on first use) and keeps it: each iteration asks
 for the policy acting with that iteration's checkpoint, and the server is synced to it only when it changed (LoRA
 adapters hot-loaded; full checkpoints reloaded in place or, for tied embeddings, by a restart on the same port).
 Every completion then carries the checkpoint's id, so trajectories record which weights acted. On a single GPU
-shared with training, :meth:`VLLMStudent.sleep` before the update phase and :meth:`VLLMStudent.wake_up` after.
+shared with training, :meth:`VLLMStudent.sleep` before the update phase; the next :meth:`VLLMStudent.policy_for`
+wakes the server up (after the trainer's tensors are gone), or call :meth:`VLLMStudent.wake_up` yourself.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +52,7 @@ class VLLMStudent:
         self.config = config or VLLMStudentConfig()
         self._policy: VLLMPolicy | None = None
         self._served: Path | None = None
+        self._asleep = False
 
     def policy_for(self, checkpoint: str | Path, version: str | None = None) -> VLLMPolicy:
         """The policy generating with ``checkpoint`` (an HF model dir or a LoRA adapter over the initial student),
@@ -56,6 +60,8 @@ class VLLMStudent:
         path = Path(checkpoint).resolve()
         stamp = version or path.name
         kind = checkpoint_kind(str(path))
+        if self._asleep:
+            self.wake_up()
         if self._policy is None:
             self._policy = self._start(path if kind == "full" else self._adapter_base(path), stamp)
             self._served = path if kind == "full" else None
@@ -66,17 +72,29 @@ class VLLMStudent:
             self._policy.model_version = stamp
         return self._policy
 
+    @property
+    def asleep(self) -> bool:
+        return self._asleep
+
     def sleep(self, level: int = 1) -> None:
-        """Release the server's GPU memory for training (needs ``enable_sleep_mode``); no-op before the start."""
-        if self._policy is not None:
+        """Release the server's GPU memory for training (needs ``enable_sleep_mode``); no-op before the start.
+        Level 1 keeps the weights in host memory (a LoRA sync needs the base weights after waking)."""
+        if self._policy is not None and not self._asleep:
             self._policy.sleep(level)
+            self._asleep = True
 
     def wake_up(self) -> None:
-        if self._policy is not None:
-            self._policy.wake_up()
+        """Take the GPU back: first this process's cached-but-free accelerator memory is returned (torch's caching
+        allocator keeps the trainer's freed blocks otherwise), then the server reloads weights and KV cache."""
+        if self._policy is None or not self._asleep:
+            return
+        _release_torch_cache()
+        self._policy.wake_up()
+        self._asleep = False
 
     def close(self) -> None:
-        policy, self._policy = self._policy, None
+        """Stop the server (safe twice)."""
+        policy, self._policy, self._asleep = self._policy, None, False
         if policy is not None:
             policy.close()
 
@@ -105,6 +123,15 @@ class VLLMStudent:
         except (OSError, json.JSONDecodeError) as exc:
             raise VLLMPolicyError(f"cannot read {adapter / 'adapter_config.json'}: {exc}") from exc
         return Path(base) if isinstance(base, str) and Path(base).is_dir() else self.initial_student
+
+
+def _release_torch_cache() -> None:
+    torch = sys.modules.get("torch")  # never import torch just for this: no torch, no cached memory
+    if torch is None:
+        return
+    gc.collect()  # module graphs (optimizer state, peft wrappers) can hold tensors in reference cycles
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def vllm_policy_from_config(cfg: StudentConfig) -> VLLMPolicy:

@@ -11,8 +11,11 @@ Waves of ``num_envs`` episodes run until ``episodes`` are done, or (label budget
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.dagger.collector import Collector, EpisodeSpec
@@ -22,6 +25,10 @@ from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.run_context import RunContext
 from swe_dagger.dagger.schedule import derive_seed
 from swe_dagger.envs.task import Task
+
+if TYPE_CHECKING:
+    from swe_dagger.agents.hf_policy import HFPolicy
+    from swe_dagger.agents.vllm_policy import VLLMPolicy
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,23 @@ def _labels(trajs: list[Trajectory]) -> int:
     return sum(t.teacher_label is not None for traj in trajs for t in traj.turns)
 
 
-def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
-    """Run (or finish) the collection ``req``; returns all its trajectories in episode order."""
+@contextmanager
+def _student_policy(ctx: RunContext, req: CollectRequest) -> Iterator[HFPolicy | VLLMPolicy]:
+    """The policy acting with ``req.student``, stamped with the checkpoint's name: the run's vLLM server synced to
+    it (kept open for the next collection), or the checkpoint loaded in process by transformers (closed after)."""
+    if ctx.vllm_student is not None:
+        yield ctx.vllm_student.policy_for(req.student, version=req.student.name)
+        return
     from swe_dagger.agents.hf_policy import HFPolicy
     from swe_dagger.dagger.trainer import load_student
 
+    model, tokenizer = load_student(req.student, trainable=False)
+    with HFPolicy(model, tokenizer, model_version=req.student.name) as policy:
+        yield policy
+
+
+def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
+    """Run (or finish) the collection ``req``; returns all its trajectories in episode order."""
     cfg, n = ctx.cfg, ctx.cfg.dagger.num_envs
     log = episode_log(ctx.run_dir, req.kind, req.iteration)
     have = {t.episode: t for t in read_trajectories(log)}
@@ -81,13 +100,12 @@ def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
                             info=f"{traj.task_id} {traj.resolution or '-'}")
 
     wave = 0
-    model, tokenizer = load_student(req.student, trainable=False)
     sampling = SamplingParams(max_new_tokens=cfg.student.max_new_tokens,
                               temperature=0.0 if req.greedy else (
                                   cfg.student.temperature if req.temperature is None else req.temperature))
     make_env = make_swe_env(req.tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
                             command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated)
-    with HFPolicy(model, tokenizer, model_version=req.student.name) as policy, Collector(
+    with _student_policy(ctx, req) as policy, Collector(
         make_env, n, ctx.agent, policy, ctx.teacher, sampling=sampling, mixing=cfg.dagger.mixing,
         max_turns=cfg.env.max_turns, count_tokens=policy.count_tokens, model_version=req.student.name,
     ) as collector:

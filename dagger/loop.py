@@ -119,21 +119,22 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
     from swe_dagger.dagger.sft_data import encode_rows
     from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft, with_lora
 
-    cfg = ctx.cfg
-    start = ctx.student_for(i) if cfg.sft.init == "previous" else ctx.init_student
-    model, tokenizer = load_student(start, trainable=True)
-    if cfg.sft.lora:
-        model = with_lora(model, cfg.sft)
-    examples = encode_rows(rows, ctx.agent, tokenizer, cfg.sft.max_seq_len)
-    steps_per_epoch = -(-len(examples) // cfg.sft.batch_size) // cfg.sft.grad_accum or 1
-    ctx.display.start(f"train iter {i} (|D|={len(rows)})", total=steps_per_epoch * cfg.sft.epochs)
-    result = train_sft(
-        model, examples, cfg.sft, pad_id=_pad_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
-        on_step=lambda step, total, loss: ctx.display.advance(info=f"loss {loss:.3f}", total=total),
-    )
-    save_checkpoint(model, tokenizer, ctx.checkpoint(i))
-    atomic_write_json(result_path, dataclasses.asdict(result))
-    ctx.mark(i, "trained")
+    with ctx.training():  # a vLLM student sharing the GPU sleeps during the update
+        cfg = ctx.cfg
+        start = ctx.student_for(i) if cfg.sft.init == "previous" else ctx.init_student
+        model, tokenizer = load_student(start, trainable=True)
+        if cfg.sft.lora:
+            model = with_lora(model, cfg.sft)
+        examples = encode_rows(rows, ctx.agent, tokenizer, cfg.sft.max_seq_len)
+        steps_per_epoch = -(-len(examples) // cfg.sft.batch_size) // cfg.sft.grad_accum or 1
+        ctx.display.start(f"train iter {i} (|D|={len(rows)})", total=steps_per_epoch * cfg.sft.epochs)
+        result = train_sft(
+            model, examples, cfg.sft, pad_id=_pad_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
+            on_step=lambda step, total, loss: ctx.display.advance(info=f"loss {loss:.3f}", total=total),
+        )
+        save_checkpoint(model, tokenizer, ctx.checkpoint(i))
+        atomic_write_json(result_path, dataclasses.asdict(result))
+        ctx.mark(i, "trained")
     return result
 
 

@@ -1,21 +1,32 @@
-"""Everything a run holds open (tasks, agent, teacher, display, TensorBoard) and where its files live.
+"""Everything a run holds open (tasks, agent, teacher, the vLLM student, display, TensorBoard) and where its files
+live.
 
 ``open_run`` makes a fresh run directory (refusing to overwrite a different run) or reopens one for ``--resume``
 with the config saved in it. Phase markers are empty files written atomically: a phase is done iff its marker
 exists, so a kill at any moment leaves a state the resumed run can read.
+
+With ``student.backend: vllm`` the run holds ONE :class:`~swe_dagger.agents.vllm_student.VLLMStudent` (its server
+starts on the first rollout and is synced to each new checkpoint); a missing vLLM install fails in ``open_run``,
+before any work, with the message that says how to install it.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swe_dagger.dagger.config import RunConfig, load_resolved, save_resolved
 from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.progress import Display
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher
+
+if TYPE_CHECKING:
+    from swe_dagger.agents.vllm_student import VLLMStudent
 
 
 class RunDirError(RuntimeError):
@@ -35,6 +46,8 @@ class RunContext:
     display: Display
     tb: Any | None
     """A ``torch.utils.tensorboard.SummaryWriter`` or ``None``."""
+    vllm_student: VLLMStudent | None = None
+    """The run's vLLM server for student rollouts (``student.backend: vllm``), else ``None``."""
 
     def checkpoint(self, iteration: int) -> Path:
         return self.run_dir / "checkpoints" / f"iter_{iteration:03d}"
@@ -52,16 +65,32 @@ class RunContext:
     def mark(self, iteration: int, phase: str) -> None:
         atomic_write_text(self.marker(iteration, phase), "")
 
+    @contextmanager
+    def training(self) -> Iterator[None]:
+        """The trainer's turn on the accelerator. A vLLM student sharing the GPU (``enable_sleep_mode``) sleeps, so
+        its weights and KV cache leave the GPU for the update; the next rollout wakes it, once the trainer's tensors
+        are gone (waking at the end of this block would find the trainer's model still referenced). No-op for the
+        HF backend and on CPU."""
+        student = self.vllm_student
+        if student is not None and student.config.enable_sleep_mode:
+            student.sleep()
+        yield
+
     def close(self) -> None:
-        """Close the teacher, TensorBoard and the display; safe twice."""
+        """Stop the vLLM student, close the teacher, TensorBoard and the display; safe twice."""
+        vllm, self.vllm_student = self.vllm_student, None
         teacher, self.teacher = self.teacher, _ClosedTeacher()
         tb, self.tb = self.tb, None
         try:
-            teacher.close()
+            if vllm is not None:
+                vllm.close()
         finally:
-            if tb is not None:
-                tb.close()
-            self.display.close()
+            try:
+                teacher.close()
+            finally:
+                if tb is not None:
+                    tb.close()
+                self.display.close()
 
 
 class _ClosedTeacher:
@@ -106,6 +135,46 @@ def _initial_student(cfg: RunConfig, run_dir: Path, corpus: list[Task]) -> Path:
     return path
 
 
+def _vllm_python(cfg: RunConfig) -> str | None:
+    """The interpreter with vLLM for ``student.backend: vllm`` (None for ``hf``); raises
+    :class:`~swe_dagger.agents.vllm_install.VLLMUnavailable` (says how to install it) when there is none."""
+    if cfg.student.backend != "vllm":
+        return None
+    if cfg.student.model != "tiny" and not (Path(cfg.student.model) / "config.json").is_file():
+        raise ValueError(f"student.backend=vllm: student.model={cfg.student.model!r} is not a local model directory "
+                         "with a config.json (the run serves its own checkpoints; download hub models first)")
+    from swe_dagger.agents.vllm_install import find_vllm_python
+
+    return find_vllm_python()
+
+
+def _vllm_student(cfg: RunConfig, init_student: Path, python: str | None) -> VLLMStudent | None:
+    """The run's vLLM student over ``init_student`` (not started yet: the first rollout starts it)."""
+    if python is None:
+        return None
+    import torch
+
+    from swe_dagger.agents.vllm_student import VLLMStudent, VLLMStudentConfig
+
+    gpu = torch.cuda.is_available()  # the trainer then uses the same GPU: vLLM sleeps during updates
+    return VLLMStudent(init_student, VLLMStudentConfig(
+        python=python, dtype="auto" if gpu else "float32",  # CPU: the precision the trainer uses there
+        max_model_len=_max_model_len(cfg, init_student), max_lora_rank=max(16, cfg.sft.lora_r),
+        enable_sleep_mode=gpu,
+    ))
+
+
+def _max_model_len(cfg: RunConfig, model_dir: Path) -> int:
+    """Room for the prompt budget and the reply twice over (the budget is approximate), at least 4096, at most the
+    model's context."""
+    want = max(4096, 2 * (cfg.student.max_prompt_tokens + cfg.student.max_new_tokens))
+    try:
+        context = json.loads((model_dir / "config.json").read_text()).get("max_position_embeddings")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"student {model_dir}: cannot read max_position_embeddings from config.json ({exc})") from exc
+    return min(want, int(context)) if isinstance(context, int) else want
+
+
 def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     """Set up (or reopen with ``resume``) the run directory and everything the loop needs."""
     run_dir = cfg.resolved_run_dir()
@@ -115,7 +184,8 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
         cfg = replace(load_resolved(run_dir), run_dir=str(run_dir))
     elif (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or set run_dir=...")
-    else:
+    vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
+    if not resume:
         cfg = replace(cfg, run_dir=str(run_dir))
         save_resolved(cfg, run_dir)
     display = Display(enabled=cfg.progress)
@@ -134,8 +204,10 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
         from torch.utils.tensorboard import SummaryWriter
 
         tb = SummaryWriter(str(run_dir / "tb"))
+    init_student = _initial_student(cfg, run_dir, train_tasks)
     return RunContext(
         cfg=cfg, run_dir=run_dir, train_tasks=train_tasks, test_tasks=test_tasks,
         agent=Agent(AgentConfig(max_prompt_tokens=cfg.student.max_prompt_tokens)), teacher=teacher,
-        init_student=_initial_student(cfg, run_dir, train_tasks), display=display, tb=tb,
+        init_student=init_student, display=display, tb=tb,
+        vllm_student=_vllm_student(cfg, init_student, vllm_python),
     )
