@@ -23,12 +23,13 @@ from accelerate import Accelerator
 
 from swe_dagger.dagger.config import GRPOConfig, SFTConfig
 from swe_dagger.dagger.dataset import label_rows
-from swe_dagger.dagger.grpo_loss import GRPOMetrics, grpo_loss, masked_mean, token_entropy, token_logprobs
+from swe_dagger.dagger.grpo_loss import GRPOMetrics, grpo_loss, masked_mean, token_entropy
+from swe_dagger.dagger.grpo_window import Window, join_tails, split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rl_batch import RLSequence, collate_rl, student_turn_sequences
-from swe_dagger.dagger.sft_data import SFTExample, StateRenderer, collate, encode_rows, token_counter
-from swe_dagger.dagger.sft_loss import sft_loss
-from swe_dagger.dagger.trainer import precision_for
+from swe_dagger.dagger.sft_data import SFTExample, StateRenderer, collate_left, encode_rows, token_counter
+from swe_dagger.dagger.sft_loss import IGNORE, sft_loss
+from swe_dagger.dagger.trainer import precision_for, target_logits
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def grpo_update(
         total = cfg.epochs * cfg.minibatches
         old: dict[int, torch.Tensor] | None = None
         if total > 1:  # later minibatches are off-policy: the ratio needs the rollout weights' logprobs
-            old = _logprobs(model, sequences, advantages, cfg, pad_id, accelerator, range(len(sequences)))
+            old = _logprobs(model, sequences, advantages, cfg, pad_id, accelerator)
         for _ in range(cfg.epochs):
             order = torch.randperm(len(sequences), generator=generator).tolist()
             sft_order = torch.randperm(len(sft), generator=generator).tolist()
@@ -161,23 +162,24 @@ def grpo_update(
     return _result(totals, steps, sequences, time.perf_counter() - started), state
 
 
-def _forward_logprobs(model: Any, batch: Any, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits / temperature
-    return token_logprobs(logits, batch.input_ids), logits
+def _micro_window(sequences: Sequence[RLSequence], advantages: Sequence[float], chunk: list[int], pad_id: int,
+                  device: torch.device) -> Window:
+    batch = collate_rl([sequences[i] for i in chunk], [advantages[i] for i in chunk], pad_token_id=pad_id)
+    return window(batch.to(device))
 
 
 def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[float], cfg: GRPOConfig,
-              pad_id: int, accelerator: Accelerator, ids: Sequence[int]) -> dict[int, torch.Tensor]:
-    """Per-sequence token logprobs under the current weights (no grad), keyed by sequence index."""
+              pad_id: int, accelerator: Accelerator) -> dict[int, torch.Tensor]:
+    """Each sequence's tail logprobs under the current weights (no grad): the ratio's denominator for later
+    minibatches."""
     out: dict[int, torch.Tensor] = {}
-    ids = list(ids)
     with torch.no_grad():
-        for k in range(0, len(ids), cfg.micro_batch_size):
-            chunk = ids[k : k + cfg.micro_batch_size]
-            batch = collate_rl([sequences[i] for i in chunk], [advantages[i] for i in chunk], pad_token_id=pad_id)
-            lp, _ = _forward_logprobs(model, batch.to(accelerator.device), cfg.temperature)
-            for row, i in enumerate(chunk):
-                out[i] = lp[row, : len(sequences[i].input_ids)].cpu()
+        for k in range(0, len(sequences), cfg.micro_batch_size):
+            chunk = list(range(k, min(k + cfg.micro_batch_size, len(sequences))))
+            w = _micro_window(sequences, advantages, chunk, pad_id, accelerator.device)
+            with accelerator.autocast():
+                lp = window_logprobs(window_logits(model, w, cfg.temperature), w)
+            out.update(zip(chunk, split_tails(lp, w), strict=True))
     return out
 
 
@@ -191,44 +193,37 @@ def _minibatch(
     n_tokens = float(sum(sum(sequences[i].loss_mask) for i in rl_ids))
     for k in range(0, len(rl_ids), cfg.micro_batch_size):
         chunk = rl_ids[k : k + cfg.micro_batch_size]
-        batch = collate_rl([sequences[i] for i in chunk], [advantages[i] for i in chunk],
-                           pad_token_id=pad_id).to(accelerator.device)
+        w = _micro_window(sequences, advantages, chunk, pad_id, accelerator.device)
         with accelerator.autocast():
-            lp, logits = _forward_logprobs(model, batch, cfg.temperature)
-            old_lp = lp.detach() if old is None else _padded([old[i] for i in chunk], lp)
+            logits = window_logits(model, w, cfg.temperature)
+            lp = window_logprobs(logits, w)
+            old_lp = lp.detach() if old is None else join_tails([old[i] for i in chunk], lp)
             ref_lp = None
             if ref_model is not None and cfg.kl_coef > 0:
                 with torch.no_grad():
-                    ref_lp, _ = _forward_logprobs(ref_model, batch, cfg.temperature)
+                    ref_lp = window_logprobs(window_logits(ref_model, w, cfg.temperature), w)
             loss, m = grpo_loss(
-                lp, old_lp, batch.advantages, batch.loss_mask, clip_eps_low=cfg.clip_eps_low,
+                lp, old_lp, w.advantages, w.loss_mask, clip_eps_low=cfg.clip_eps_low,
                 clip_eps_high=cfg.clip_eps_high, ref_logprobs=ref_lp, kl_coef=cfg.kl_coef,
-                rollout_logprobs=batch.rollout_logprobs if cfg.tis_cap is not None else None,
+                rollout_logprobs=w.rollout_logprobs if cfg.tis_cap is not None else None,
                 tis_cap=cfg.tis_cap or 1.0, num_tokens=max(n_tokens, 1.0),
             )
             accelerator.backward(loss)
         step_pg, step_policy = step_pg + m.loss, step_policy + m.policy_loss
-        _add_pg(totals, m, float(masked_mean(token_entropy(logits), batch.loss_mask)))
-    n_targets = sum(sum(t != -100 for t in sft[i].labels) for i in sft_ids)
+        _add_pg(totals, m, float(masked_mean(token_entropy(logits), w.loss_mask)))
+    n_targets = sum(sum(t != IGNORE for t in sft[i].labels) for i in sft_ids)
     for k in range(0, len(sft_ids), cfg.micro_batch_size):
-        examples = [sft[i] for i in sft_ids[k : k + cfg.micro_batch_size]]
-        batch_sft = {key: v.to(accelerator.device) for key, v in collate(examples, pad_id).items()}
+        batch_sft, keep = collate_left([sft[i] for i in sft_ids[k : k + cfg.micro_batch_size]], pad_id)
+        batch_sft = {key: v.to(accelerator.device) for key, v in batch_sft.items()}
         with accelerator.autocast():
-            logits = model(input_ids=batch_sft["input_ids"], attention_mask=batch_sft["attention_mask"]).logits
-            loss_sft, ms = sft_loss(logits, batch_sft["labels"])
+            logits = target_logits(model, batch_sft, keep)
+            loss_sft, ms = sft_loss(logits, batch_sft["labels"][:, -logits.shape[1] :])
             share = ms.target_tokens / max(n_targets, 1)
             accelerator.backward(cfg.sft_coef * share * loss_sft)
         totals.add("sft_loss", ms.loss, ms.target_tokens)
         step_sft += ms.loss * share
     totals.add("pg_loss", step_policy)
     return step_pg + cfg.sft_coef * step_sft
-
-
-def _padded(rows: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    out = torch.zeros_like(like)
-    for r, row in enumerate(rows):
-        out[r, : row.shape[0]] = row.to(like.device)
-    return out
 
 
 def _add_pg(totals: _Totals, m: GRPOMetrics, entropy: float) -> None:

@@ -18,6 +18,7 @@ from swe_dagger.dagger.advantages import trajectory_advantages
 from swe_dagger.dagger.config import GRPOConfig, SFTConfig
 from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
 from swe_dagger.dagger.grpo_trainer import grpo_update, rl_sequences, sft_examples
+from swe_dagger.dagger.grpo_window import split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.rl_batch import RLSequence, collate_rl
 from swe_dagger.dagger.trainer import load_student
@@ -133,3 +134,24 @@ def test_combined_objective_also_learns_the_teacher_labels(
         grpo_update(model, sequences, per_seq[:3], cfg, precision=SFTConfig(), pad_id=0, seed=0)
     with pytest.raises(ValueError, match=r"kl_coef=0\.1 needs the reference model"):
         grpo_update(model, sequences, per_seq, GRPOConfig(kl_coef=0.1), precision=SFTConfig(), pad_id=0, seed=0)
+
+
+def test_window_scores_the_loss_tokens_like_the_full_sequences(
+    tiny_student_dir: Path, trajectories: list[Trajectory]
+) -> None:
+    model, tok = load_student(tiny_student_dir, trainable=False)
+    sequences, per_seq = rl_sequences(trajectories, [1.0, -1.0], tok, AGENT, require_logprobs=True)
+    batch = collate_rl(sequences, per_seq, pad_token_id=tok.pad_token_id)
+    w = window(batch)
+    assert w.keep < batch.input_ids.shape[1] // 4  # the tail is far shorter than the context
+    with torch.no_grad():
+        full = token_logprobs(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits,
+                              batch.input_ids)
+        tails = split_tails(window_logprobs(window_logits(model, w, 1.0), w), w)
+    for r, (seq, tail) in enumerate(zip(sequences, tails, strict=True)):
+        n = len(seq.input_ids)
+        mask = torch.tensor(seq.loss_mask[n - tail.shape[0] :], dtype=torch.bool)
+        assert int(mask.sum()) == sum(seq.loss_mask) and not mask[0]  # every loss token is in the tail
+        assert torch.allclose(tail[mask], full[r, n - tail.shape[0] : n][mask], atol=1e-4)
+        assert seq.rollout_logprobs is not None
+        assert torch.allclose(tail[mask], torch.tensor(seq.rollout_logprobs)[n - tail.shape[0] :][mask], atol=1e-4)
