@@ -28,9 +28,9 @@ class TasksConfig:
     """Training tasks: a task file (JSON/JSONL/parquet) or ``default`` (the embedded default suite)."""
     test: str = "default"
     """Held-out tasks for the student-only evaluation, same forms as ``train``."""
-    max_train: int | None = 24
-    """Use only the first N training tasks (``null`` = all)."""
-    max_test: int | None = 8
+    max_train: int | None = None
+    """Use only the first N training tasks (``null`` = all: every module of the held-out tasks is then seen)."""
+    max_test: int | None = None
     """Use only the first N held-out tasks (``null`` = all)."""
     cache_dir: str | None = None
     """Where the default suite is prepared (``null`` = ``$SWE_DAGGER_CACHE`` or ``~/.cache/swe-dagger``)."""
@@ -46,8 +46,10 @@ class EnvConfig:
     """Turns per episode before it is truncated."""
     command_timeout_s: float = 30.0
     """Wall-clock limit of one command in the sandbox."""
-    allow_unvalidated: bool = True
-    """Accept task files that ``swe-dagger tasks validate`` has not marked."""
+    allow_unvalidated: bool = False
+    """Accept tasks that ``swe-dagger tasks validate`` has not marked (their reward may be wrong). The default suite
+    is validated when it is prepared; for your own file run ``swe-dagger tasks validate FILE`` and train on
+    the ``.validated.jsonl`` file it writes, or set ``env.allow_unvalidated=true`` to train on it as it is."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ class StudentConfig:
     and keeps in sync with each new checkpoint; needs the ``vllm`` extra or ``scripts/setup_vllm.sh``)."""
     tiny_params: str = "1.5M"
     """Size of the tiny student when ``model: tiny`` (e.g. ``1M``, ``5M``)."""
-    max_new_tokens: int = 80
-    """Longest reply the student may generate per turn."""
+    max_new_tokens: int = 160
+    """Longest reply the student may generate per turn (the oracle's edit replies are ~130 tokens: a shorter cap
+    cuts the student's edits before their closing fence, a format error)."""
     temperature: float = 0.0
     """Student sampling temperature during collection (0 = greedy); evaluation is always greedy."""
     max_prompt_tokens: int = 512
@@ -100,12 +103,12 @@ class DaggerConfig:
 
 @dataclass(frozen=True)
 class SFTConfig:
-    epochs: int = 3
+    epochs: int = 4
     """Passes over the aggregated dataset per iteration."""
     lr: float = 3e-3
     """AdamW learning rate (constant after warmup)."""
-    batch_size: int = 8
-    """Examples per micro-batch."""
+    batch_size: int = 4
+    """Examples per micro-batch (4: twice the updates of 8 for the same tokens; the tiny student needs steps)."""
     grad_accum: int = 1
     """Micro-batches per optimizer step."""
     max_seq_len: int = 1024
@@ -128,8 +131,9 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    episodes: int = 6
-    """Held-out episodes per evaluation (the student acts alone, β = 0, greedy)."""
+    episodes: int = 12
+    """Held-out episodes per evaluation (the student acts alone, β = 0, greedy); 12 = one per default held-out
+    task, 72 states at 6 turns (evaluation is cheap next to SFT, and fewer states make agreement noise)."""
     every: int = 1
     """Evaluate after every N-th iteration (the last one always)."""
     label: bool = True

@@ -115,6 +115,9 @@ def build_shape_tasks(root: Path) -> list[Task]:
             problem_statement=f"{name}() returns wrong results; tests/test_core.py::test_{name} fails.",
             patch=patch, fail_to_pass=(f2p,), pass_to_pass=tuple(t for t in ALL_TESTS if t != f2p),
             repo_path=repo, venv=venv, test_cmd="python -m pytest -rA -p no:cacheprovider tests/test_core.py",
+            # built so that gold passes and the bug fails (the train tests check gold episodes resolve), so they are
+            # marked as `swe-dagger tasks validate` would mark them: runs use the default env.allow_unvalidated=false
+            extra={"validated": "hand-built: gold FULL, empty NO"},
         ))
     return tasks
 
