@@ -51,6 +51,9 @@ def _mark(ctx: RunContext, step: int, part: str) -> None:
 
 def grpo_phase(ctx: RunContext, start: Path) -> Path:
     """``grpo.steps`` steps from the weights at ``start``; returns the last step's checkpoint."""
+    if ctx.cfg.grpo.tasks_per_step > len(ctx.train_tasks):
+        raise ValueError(f"grpo.tasks_per_step = {ctx.cfg.grpo.tasks_per_step} but there are only "
+                         f"{len(ctx.train_tasks)} training tasks (a step's groups must be on distinct tasks)")
     for step in range(ctx.cfg.grpo.steps):
         if not done(ctx, step, "complete"):
             grpo_step(ctx, step, start)
