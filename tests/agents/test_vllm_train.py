@@ -1,7 +1,8 @@
 """Weight sync across a training step: VLLMStudent serves iteration i's checkpoint, the real SFT trainer makes
 iteration i+1's, and the next rollouts come from the new weights (recorded id AND changed outputs, checked against
 transformers on the saved checkpoint). Both checkpoint kinds: a LoRA adapter (hot-loaded) and full weights of the
-tied-embedding tiny student (server restarted on the same port).
+tied-embedding tiny student (server restarted on the same port). The server sleeps during the first update, as in a
+run sharing one GPU, and the next ``policy_for`` wakes it (on CPU only the server's sleep state flips).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from swe_dagger.agents.protocol import Completion, Message, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
+from swe_dagger.agents.vllm_admin import VLLMAdmin
 from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
 from swe_dagger.agents.vllm_student import VLLMStudent, VLLMStudentConfig
 from swe_dagger.dagger.config import SFTConfig
@@ -78,9 +80,13 @@ def test_rollouts_follow_each_new_checkpoint(tmp_path: Path) -> None:
         before = policy.generate(CONVERSATIONS, GREEDY)
         assert {c.model_version for c in before} == {"student_init"}
 
-        # iteration 0 trains LoRA adapters; iteration 1's rollouts must use them
-        adapter = _train(student, before, tmp_path / "checkpoints" / "iter_000", lora=True)
-        policy = served.policy_for(adapter)
+        # iteration 0 trains LoRA adapters while the server sleeps; iteration 1's rollouts must use them
+        with VLLMAdmin(policy.base_url) as admin:
+            served.sleep()
+            assert served.asleep and admin.is_sleeping()
+            adapter = _train(student, before, tmp_path / "checkpoints" / "iter_000", lora=True)
+            policy = served.policy_for(adapter)  # wakes the server up, then hot-loads the adapter
+            assert not served.asleep and not admin.is_sleeping()
         after_lora = policy.generate(CONVERSATIONS, GREEDY)
         assert {c.model_version for c in after_lora} == {"iter_000"}
         assert [c.token_ids for c in after_lora] != [c.token_ids for c in before]
