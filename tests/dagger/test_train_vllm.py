@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,9 +99,10 @@ def _check_versions(run_dir: Path, initial: str) -> tuple[Trajectory, int, Turn]
     return _student_turns(run_dir, 1)[0]
 
 
-def _state(traj: Trajectory, k: int, count_tokens: object) -> Conversation:
+def _state(traj: Trajectory, k: int, count_tokens: Callable[[str], int]) -> Conversation:
+    """The conversation the student saw before turn ``k`` (rendered as the run's agent renders it)."""
     agent = Agent(AgentConfig(max_prompt_tokens=MAX_PROMPT_TOKENS))
-    return agent.render(traj.prefix, [(t.action, t.observation) for t in traj.turns[:k]], count_tokens)  # type: ignore[arg-type]
+    return agent.render(traj.prefix, [(t.action, t.observation) for t in traj.turns[:k]], count_tokens)
 
 
 def _replay(checkpoint: Path, traj: Trajectory, k: int) -> tuple[tuple[int, ...], list[float]]:
