@@ -66,9 +66,10 @@ def window(batch: RLBatch) -> Window:
 
 
 def window_logits(model: Any, w: Window, temperature: float) -> Tensor:
-    """``[B, keep, V]`` logits at the window's positions, divided by the sampling temperature."""
+    """``[B, keep, V]`` fp32 logits at the window's positions, divided by the sampling temperature (in fp32: under
+    bf16 autocast the division would round before the log-softmax)."""
     logits = model(**w.model_inputs, logits_to_keep=w.keep).logits
-    return logits[:, -w.keep :] / temperature
+    return logits[:, -w.keep :].float() / temperature
 
 
 def window_logprobs(logits: Tensor, w: Window) -> Tensor:
