@@ -88,7 +88,8 @@ def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
     # 4. evaluate the new weights alone (greedy) on held-out tasks
     started = time.perf_counter()
     evaluated = _evaluate(ctx, step)
-    seconds["eval"] = time.perf_counter() - started
+    if evaluated is not None:
+        seconds["eval"] = time.perf_counter() - started
 
     # 5. metrics, then the step is complete
     m = GRPOStepMetrics(
