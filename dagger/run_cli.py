@@ -21,8 +21,11 @@ def train_command(
     """Train a student by DAgger (default: the default suite, tiny local student, oracle teacher, local sandbox)."""
     from dataclasses import replace
 
+    from swe_dagger.agents.vllm_install import VLLMUnavailable
     from swe_dagger.dagger.config import load_config
     from swe_dagger.dagger.loop import train
+    from swe_dagger.dagger.run_context import RunDirError
+    from swe_dagger.envs.loading import TaskFormatError
 
     try:
         if resume is not None:
@@ -33,7 +36,11 @@ def train_command(
             cfg = load_config(config, [*(overrides or []), *([f"mode={mode}"] if mode else [])])
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
-    run_dir = train(cfg, resume=resume is not None)
+    try:
+        run_dir = train(cfg, resume=resume is not None)
+    except (ConfigError, RunDirError, TaskFormatError, VLLMUnavailable) as exc:  # the user's input, not a crash
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(str(run_dir))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swe_dagger.dagger.config import RunConfig, load_resolved, save_resolved
+from swe_dagger.dagger.config import ConfigError, RunConfig, load_resolved, save_resolved
 from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.progress import Display
 from swe_dagger.envs.task import Task
@@ -117,7 +117,14 @@ def _load_task_file(spec: str, which: str, cfg: RunConfig, display: Display) -> 
     limit = cfg.tasks.max_train if which == "train" else cfg.tasks.max_test
     tasks = tasks[:limit] if limit is not None else tasks
     if not tasks:
-        raise ValueError(f"tasks.{which} = {spec!r} holds no tasks")
+        raise ConfigError(f"tasks.{which} = {spec!r} holds no tasks")
+    unvalidated = [t.instance_id for t in tasks if not t.validated]
+    if unvalidated and not cfg.env.allow_unvalidated:
+        raise ConfigError(
+            f"tasks.{which} = {spec}: {len(unvalidated)} of {len(tasks)} tasks are not validated "
+            f"(e.g. {', '.join(unvalidated[:3])}). Run `swe-dagger tasks validate {spec}` and set tasks.{which} to "
+            "the .validated.jsonl it writes, or set env.allow_unvalidated=true"
+        )
     return tasks
 
 
@@ -185,16 +192,20 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     elif (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or set run_dir=...")
     vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
+    display = Display(enabled=cfg.progress)
+    display.__enter__()
+    try:  # bad task files fail before the run directory exists
+        train_tasks = _load_task_file(cfg.tasks.train, "train", cfg, display)
+        test_tasks = _load_task_file(cfg.tasks.test, "test", cfg, display)
+    except BaseException:
+        display.close()
+        raise
     if not resume:
         cfg = replace(cfg, run_dir=str(run_dir))
         save_resolved(cfg, run_dir)
-    display = Display(enabled=cfg.progress)
-    display.__enter__()
     from swe_dagger.agents.agent import Agent, AgentConfig
     from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 
-    train_tasks = _load_task_file(cfg.tasks.train, "train", cfg, display)
-    test_tasks = _load_task_file(cfg.tasks.test, "test", cfg, display)
     teacher = make_teacher(TeacherConfig(
         name=cfg.teacher.name, options=dict(cfg.teacher.options),
         cache_dir=run_dir / "teacher_cache" if cfg.teacher.cache else None,

@@ -45,3 +45,18 @@ def test_train_bc_then_eval(shape_tasks: list[Task], tiny_student_dir: Path, tmp
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert results["episodes"] == 1 and results["student_turns"] >= 1
     assert len((tmp_path / "ev" / "episodes.jsonl").read_text().splitlines()) == 1
+
+
+def test_unvalidated_task_file_fails_before_the_run_dir_exists(shape_tasks: list[Task], tmp_path: Path) -> None:
+    import dataclasses
+
+    raw = [dataclasses.replace(t, extra={k: v for k, v in t.extra.items() if k != "validated"}) for t in shape_tasks]
+    save_tasks(raw[:2], tmp_path / "train.jsonl")
+    run_dir = tmp_path / "run"
+    out = cli("train", f"tasks.train={tmp_path / 'train.jsonl'}", f"run_dir={run_dir}", "progress=false",
+              "tensorboard=false")
+    assert out.returncode != 0
+    message = out.stderr
+    assert "train.jsonl" in message and "2 of 2 tasks are not validated" in message
+    assert "swe-dagger tasks validate" in message and "env.allow_unvalidated=true" in message
+    assert not run_dir.exists()
