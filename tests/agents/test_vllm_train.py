@@ -7,7 +7,6 @@ run sharing one GPU, and the next ``policy_for`` wakes it (on CPU only the serve
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ import torch
 from swe_dagger.agents.protocol import Completion, Message, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.agents.vllm_admin import VLLMAdmin
-from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
 from swe_dagger.agents.vllm_student import VLLMStudent, VLLMStudentConfig
 from swe_dagger.dagger.config import SFTConfig
 from swe_dagger.dagger.sft_data import SFTExample
@@ -31,15 +29,6 @@ CONVERSATIONS = [
 ]
 TARGET = "THOUGHT: list the files.\n\n```bash\nls\n```"
 GREEDY = SamplingParams(max_new_tokens=16)
-
-
-def _vllm_python() -> str:
-    try:
-        return find_vllm_python()
-    except VLLMUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must run the vLLM tests: {exc}")
-        pytest.skip(str(exc))
 
 
 def _train(start: Path, prompts: list[Completion], out: Path, *, lora: bool) -> Path:
@@ -71,8 +60,8 @@ def _check_against_transformers(checkpoint: Path, completions: list[Completion])
         assert c.logprobs == pytest.approx(expected, abs=2e-3)
 
 
-def test_rollouts_follow_each_new_checkpoint(tmp_path: Path) -> None:
-    python = _vllm_python()
+def test_rollouts_follow_each_new_checkpoint(tmp_path: Path, vllm_python: str) -> None:
+    python = vllm_python
     student = build_tiny_student(tmp_path / "student_init", params="800k", vocab_size=1000, seed=0)
     config = VLLMStudentConfig(python=python, dtype="float32", max_model_len=1024, max_lora_rank=8)
     with VLLMStudent(student, config) as served:

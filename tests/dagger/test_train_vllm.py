@@ -24,7 +24,7 @@ from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.hf_policy import HFPolicy
 from swe_dagger.agents.protocol import Conversation, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.agents.vllm_install import PYTHON_ENV, VLLMUnavailable, find_vllm_python
+from swe_dagger.agents.vllm_install import PYTHON_ENV, VLLMUnavailable
 from swe_dagger.dagger.config import load_config
 from swe_dagger.dagger.dataset import episode_log, read_trajectories
 from swe_dagger.dagger.loop import train
@@ -35,15 +35,6 @@ from swe_dagger.envs.task import Task
 
 MAX_NEW_TOKENS = 12
 MAX_PROMPT_TOKENS = 256
-
-
-def _vllm_python() -> str:
-    try:
-        return find_vllm_python()
-    except VLLMUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must run the vLLM tests: {exc}")
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +61,7 @@ def _student_turns(run_dir: Path, iteration: int) -> list[tuple[Trajectory, int,
     return [(traj, k, turn) for traj in trajs for k, turn in enumerate(traj.turns) if turn.author == "student"]
 
 
-def _run_train(tmp_path: Path, shape_tasks: list[Task], student: Path, *extra: str) -> Path:
-    python = _vllm_python()
+def _run_train(tmp_path: Path, shape_tasks: list[Task], student: Path, python: str, *extra: str) -> Path:
     tasks_dir = tmp_path / "tasks"
     tasks_dir.mkdir()
     save_tasks(shape_tasks[:3], tasks_dir / "train.jsonl")
@@ -136,9 +126,11 @@ def _check_served_weights(run_dir: Path, initial: Path, traj: Trajectory, k: int
 @pytest.mark.vllm
 @pytest.mark.serve
 @pytest.mark.slow
-def test_train_with_vllm_student_full_weights(shape_tasks: list[Task], vllm_student_dir: Path, tmp_path: Path) -> None:
+def test_train_with_vllm_student_full_weights(
+    shape_tasks: list[Task], vllm_student_dir: Path, tmp_path: Path, vllm_python: str
+) -> None:
     # enough SFT for the greedy reply to move off the random student's (which copies the last token: "\n" forever)
-    run_dir = _run_train(tmp_path, shape_tasks, vllm_student_dir, "sft.epochs=30", "sft.lr=0.01")
+    run_dir = _run_train(tmp_path, shape_tasks, vllm_student_dir, vllm_python, "sft.epochs=30", "sft.lr=0.01")
     traj, k, _ = _check_versions(run_dir, vllm_student_dir.name)
     _check_served_weights(run_dir, vllm_student_dir, traj, k, greedy=True)
     assert (run_dir / "checkpoints" / "iter_001" / "model.safetensors").is_file()
@@ -147,9 +139,12 @@ def test_train_with_vllm_student_full_weights(shape_tasks: list[Task], vllm_stud
 @pytest.mark.vllm
 @pytest.mark.serve
 @pytest.mark.slow
-def test_train_with_vllm_student_lora(shape_tasks: list[Task], vllm_student_dir: Path, tmp_path: Path) -> None:
+def test_train_with_vllm_student_lora(
+    shape_tasks: list[Task], vllm_student_dir: Path, tmp_path: Path, vllm_python: str
+) -> None:
     # LoRA barely moves this random-init student's greedy reply; its logprobs show which weights were served
-    run_dir = _run_train(tmp_path, shape_tasks, vllm_student_dir, "sft.lora=true", "sft.epochs=10", "sft.lr=0.03")
+    run_dir = _run_train(tmp_path, shape_tasks, vllm_student_dir, vllm_python, "sft.lora=true", "sft.epochs=10",
+                         "sft.lr=0.03")
     assert (run_dir / "checkpoints" / "iter_000" / "adapter_config.json").is_file()
     traj, k, _ = _check_versions(run_dir, vllm_student_dir.name)
     _check_served_weights(run_dir, vllm_student_dir, traj, k, greedy=False)
