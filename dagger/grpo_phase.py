@@ -113,8 +113,7 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list
     if done(ctx, step, "trained"):
         return GRPOUpdateResult(**read_json(result_path))
     from swe_dagger.dagger.grpo_trainer import grpo_update, rl_sequences, sft_examples
-    from swe_dagger.dagger.loop import _pad_id
-    from swe_dagger.dagger.trainer import load_student, save_checkpoint, with_lora
+    from swe_dagger.dagger.trainer import load_student, pad_token_id, save_checkpoint, with_lora
 
     cfg, g = ctx.cfg, ctx.cfg.grpo
     with ctx.training():
@@ -127,7 +126,7 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list
         sft = sft_examples(scored, ctx.agent, tokenizer, cfg.sft.max_seq_len) if g.sft_coef > 0 else []
         ctx.display.start(f"grpo step {step} update ({len(sequences)} student turns)", total=g.epochs * g.minibatches)
         result, state = grpo_update(
-            model, sequences, per_sequence, g, precision=cfg.sft, pad_id=_pad_id(tokenizer),
+            model, sequences, per_sequence, g, precision=cfg.sft, pad_id=pad_token_id(tokenizer),
             seed=derive_seed(cfg.seed, "grpo", step) % 2**31, sft=sft, ref_model=ref,
             optimizer_state=_load_optimizer(ctx, step - 1),
             on_step=lambda s, total, loss: ctx.display.advance(info=f"loss {loss:.3f}"),

@@ -117,7 +117,7 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
         data = read_json(result_path)
         return SFTResult(**{**data, "epoch_losses": tuple(data["epoch_losses"])})
     from swe_dagger.dagger.sft_data import encode_rows
-    from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft, with_lora
+    from swe_dagger.dagger.trainer import load_student, pad_token_id, save_checkpoint, train_sft, with_lora
 
     with ctx.training():  # a vLLM student sharing the GPU sleeps during the update
         cfg = ctx.cfg
@@ -129,7 +129,7 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
         steps_per_epoch = -(-len(examples) // cfg.sft.batch_size) // cfg.sft.grad_accum or 1
         ctx.display.start(f"train iter {i} (|D|={len(rows)})", total=steps_per_epoch * cfg.sft.epochs)
         result = train_sft(
-            model, examples, cfg.sft, pad_id=_pad_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
+            model, examples, cfg.sft, pad_id=pad_token_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
             on_step=lambda step, total, loss: ctx.display.advance(info=f"loss {loss:.3f}", total=total),
         )
         save_checkpoint(model, tokenizer, ctx.checkpoint(i))
@@ -155,14 +155,6 @@ def _evaluate(ctx: RunContext, i: int) -> list[Trajectory] | None:
 
 def _logged(ctx: RunContext, kind: str, i: int) -> list[Trajectory]:
     return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, i))
-
-
-def _pad_id(tokenizer: object) -> int:
-    pad = getattr(tokenizer, "pad_token_id", None)
-    pad = pad if pad is not None else getattr(tokenizer, "eos_token_id", None)
-    if pad is None:
-        raise ValueError("the student's tokenizer has neither a pad nor an eos token")
-    return int(pad)
 
 
 def _teacher_usage(ctx: RunContext) -> tuple[float, float | None]:

@@ -163,3 +163,12 @@ def load_student(path: Path | str, *, trainable: bool = True) -> tuple[Any, Any]
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model.eval()
     return model, tokenizer
+
+
+def pad_token_id(tokenizer: object) -> int:
+    """The id batches are padded with: the tokenizer's pad token, else its eos token."""
+    pad = getattr(tokenizer, "pad_token_id", None)
+    pad = pad if pad is not None else getattr(tokenizer, "eos_token_id", None)
+    if pad is None:
+        raise ValueError("the student's tokenizer has neither a pad nor an eos token")
+    return int(pad)
