@@ -63,7 +63,7 @@ def grpo_phase(ctx: RunContext, start: Path) -> Path:
 def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
     g, seconds = ctx.cfg.grpo, {}
     weights = start if step == 0 else checkpoint(ctx, step - 1)
-    teacher_before = float(getattr(getattr(ctx.teacher, "usage", None), "seconds", 0.0))
+    teacher_before = ctx.teacher_usage()[0]
 
     # 1. collect: G sampled episodes of the student alone per task; the teacher labels them only for the SFT term
     started = time.perf_counter()
@@ -95,7 +95,7 @@ def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
     m = GRPOStepMetrics(
         step=step, groups=group_stats(trajs), rollout=rollout_stats(trajs), update=update,
         eval=rollout_stats(evaluated) if evaluated is not None else None,
-        teacher_seconds=float(getattr(getattr(ctx.teacher, "usage", None), "seconds", 0.0)) - teacher_before,
+        teacher_seconds=ctx.teacher_usage()[0] - teacher_before,
         seconds=seconds,
     )
     write_grpo_metrics(ctx.run_dir, m)

@@ -65,7 +65,7 @@ def dagger_iteration(ctx: RunContext, i: int) -> None:
     # 1. schedule: β_i, the probability that the teacher acts
     beta = 1.0 if cfg.mode == "bc" else beta_for(cfg.dagger.schedule, i, beta=cfg.dagger.beta,
                                                  beta_end=cfg.dagger.beta_end, iterations=cfg.dagger.iterations)
-    teacher_before = _teacher_usage(ctx)
+    teacher_before = ctx.teacher_usage()
 
     # 2. collect: the mixture acts; every student state gets the teacher's label (teacher turns label themselves)
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def dagger_iteration(ctx: RunContext, i: int) -> None:
     seconds["eval"] = time.perf_counter() - started
 
     # 6. checkpoint is on disk; record the metrics and mark the iteration complete
-    usage = _teacher_usage(ctx)
+    usage = ctx.teacher_usage()
     m = metrics.IterationMetrics(
         iteration=i, beta=beta, rollout=metrics.rollout_stats(trajs),
         eval=metrics.rollout_stats(evaluated) if evaluated is not None else None,
@@ -155,9 +155,3 @@ def _evaluate(ctx: RunContext, i: int) -> list[Trajectory] | None:
 
 def _logged(ctx: RunContext, kind: str, i: int) -> list[Trajectory]:
     return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, i))
-
-
-def _teacher_usage(ctx: RunContext) -> tuple[float, float | None]:
-    """(seconds, dollars) the teacher has cost in this process (cache hits cost nothing)."""
-    usage = getattr(ctx.teacher, "usage", None)
-    return float(getattr(usage, "seconds", 0.0)), getattr(usage, "dollars", None)

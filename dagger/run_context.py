@@ -76,6 +76,11 @@ class RunContext:
             student.sleep()
         yield
 
+    def teacher_usage(self) -> tuple[float, float | None]:
+        """(seconds, dollars) the teacher has cost in this process (cache hits cost nothing; ``None`` = no price)."""
+        usage = getattr(self.teacher, "usage", None)
+        return float(getattr(usage, "seconds", 0.0)), getattr(usage, "dollars", None)
+
     def close(self) -> None:
         """Stop the vLLM student, close the teacher, TensorBoard and the display; safe twice."""
         vllm, self.vllm_student = self.vllm_student, None
