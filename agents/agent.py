@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from swe_dagger.agents.prompts import (
     DEFAULT_ELIDED_TEMPLATE,
     DEFAULT_SYSTEM_TEMPLATE,
     DEFAULT_TASK_TEMPLATE,
     render_template,
+    style_templates,
 )
 from swe_dagger.agents.protocol import Completion, Conversation, Message, Policy, SamplingParams
 
@@ -41,6 +43,12 @@ class AgentConfig:
     """If set, observations older than the last N are always elided, whatever the budget (N >= 1)."""
     message_overhead_tokens: int = 4
     """Tokens the chat template adds per message (role markers), counted against the budget."""
+
+    @classmethod
+    def for_style(cls, style: str, **fields: Any) -> AgentConfig:
+        """This config with a packaged prompt style's system and task templates (``default`` or ``compact``)."""
+        system, task = style_templates(style)
+        return cls(system_template=system, task_template=task, **fields)
 
     def __post_init__(self) -> None:
         if self.max_prompt_tokens is not None and self.max_prompt_tokens <= 0:

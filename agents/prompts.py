@@ -1,7 +1,9 @@
 """Prompt templates (Jinja2): the system prompt, the task wrapper and the elided-observation note.
 
 Defaults live beside this module as ``default_*.j2`` (package data) and follow mini-swe-agent's protocol: a THOUGHT
-and exactly one ```bash block per reply; submit with ``echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT``. Any template
+and exactly one ```bash block per reply; submit with ``echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT``. A second,
+``compact`` style (``compact_*.j2``) states the same protocol in ~70 tokens instead of ~300, for small students whose
+attention has to reach from the reply back to the issue text (see :func:`style_templates`). Any template
 can be overridden by a string in :class:`~swe_dagger.agents.agent.AgentConfig`. Rendering is strict: a template
 that names an undefined variable is an error, not an empty string.
 """
@@ -23,12 +25,29 @@ class TemplateError(ValueError):
     """A prompt template failed to compile or render; the message names the template."""
 
 
+PROMPT_STYLES = ("default", "compact")
+"""Packaged prompt styles: ``default`` (full rules, ~300 tokens) and ``compact`` (the same protocol, ~70 tokens)."""
+
+
+def packaged_template(style: str, name: str) -> str:
+    """The text of the packaged template ``<style>_<name>.j2`` (``name``: ``system``, ``task`` or ``elided``)."""
+    try:
+        return resources.files("swe_dagger.agents").joinpath(f"{style}_{name}.j2").read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise TemplateError(f"no packaged template {style}_{name}.j2 (styles: {', '.join(PROMPT_STYLES)}; "
+                            "names: system, task, elided)") from exc
+
+
 def default_template(name: str) -> str:
     """The text of the packaged template ``default_<name>.j2`` (``system``, ``task`` or ``elided``)."""
-    try:
-        return resources.files("swe_dagger.agents").joinpath(f"default_{name}.j2").read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise TemplateError(f"no packaged template named {name!r} (have: system, task, elided)") from exc
+    return packaged_template("default", name)
+
+
+def style_templates(style: str) -> tuple[str, str]:
+    """``(system_template, task_template)`` of a packaged prompt style (both styles share the elided note)."""
+    if style not in PROMPT_STYLES:
+        raise TemplateError(f"unknown prompt style {style!r}; available: {', '.join(PROMPT_STYLES)}")
+    return packaged_template(style, "system"), packaged_template(style, "task")
 
 
 DEFAULT_SYSTEM_TEMPLATE = default_template("system")

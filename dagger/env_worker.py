@@ -67,7 +67,7 @@ class EnvWorker:
 
 
 def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_timeout_s: float,
-                 allow_unvalidated: bool) -> Callable[[], Any]:
+                 allow_unvalidated: bool, task_prompt: str = "full") -> Callable[[], Any]:
     """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks``."""
 
     def make() -> Any:
@@ -82,6 +82,7 @@ def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_tim
             max_turns=max_turns,
             command_timeout_s=command_timeout_s,
             allow_unvalidated=allow_unvalidated,
+            task_prompt=task_prompt,
             disable_env_checker=True,
         )
 

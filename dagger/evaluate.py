@@ -27,6 +27,8 @@ class EvalSettings:
     max_tasks: int | None = None
     seed: int = 0
     progress: bool = True
+    prompt: str = "compact"
+    """The prompt style the checkpoint was trained with (``student.prompt`` of its run: ``compact`` or ``default``)."""
 
 
 def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: EvalSettings) -> RolloutStats:
@@ -44,11 +46,12 @@ def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: E
         raise FileExistsError(f"{log.path} exists; pick another --out")
     model, tokenizer = load_student(checkpoint, trainable=False)
     make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
-                            allow_unvalidated=True)
+                            allow_unvalidated=True, task_prompt="issue" if s.prompt == "compact" else "full")
     specs = [EpisodeSpec(0, e, t.instance_id, 0.0, derive_seed(s.seed, "eval", e) % 2**31, label=False)
              for e, t in enumerate(tasks)]
+    agent = Agent(AgentConfig.for_style(s.prompt, max_prompt_tokens=s.max_prompt_tokens))
     with Display(s.progress) as display, HFPolicy(model, tokenizer, model_version=checkpoint.name) as policy, \
-            Collector(make_env, min(s.num_envs, len(tasks)), Agent(AgentConfig(max_prompt_tokens=s.max_prompt_tokens)),
+            Collector(make_env, min(s.num_envs, len(tasks)), agent,
                       policy, None, sampling=SamplingParams(max_new_tokens=s.max_new_tokens), mixing="per_turn",
                       max_turns=s.max_turns, count_tokens=policy.count_tokens) as collector:
         display.start(f"eval {checkpoint.name}", total=len(specs))

@@ -52,6 +52,8 @@ def eval_command(
     max_turns: Annotated[int, typer.Option("--max-turns")] = 8,
     num_envs: Annotated[int, typer.Option("--num-envs")] = 4,
     sandbox: Annotated[str, typer.Option("--sandbox")] = "local",
+    prompt: Annotated[str, typer.Option("--prompt", help="Prompt style the checkpoint was trained with "
+                                        "(student.prompt of its run): compact or default.")] = "compact",
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
 ) -> None:
     """Run the student alone (greedy) on TASKS; writes episodes.jsonl and results.json."""
@@ -61,9 +63,11 @@ def eval_command(
 
     if not checkpoint.is_dir():
         raise typer.BadParameter(f"{checkpoint} is not a checkpoint directory")
+    if prompt not in ("compact", "default"):
+        raise typer.BadParameter(f"--prompt {prompt!r}: use compact or default")
     out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
     settings = EvalSettings(sandbox=sandbox, max_turns=max_turns, num_envs=num_envs, max_tasks=max_tasks,
-                            progress=not no_progress)
+                            progress=not no_progress, prompt=prompt)
     stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)
     typer.echo(json.dumps({"out": str(out_dir), "resolve_rate": stats.resolve_rate, "episodes": stats.episodes,
                            "format_error_rate": stats.format_error_rate, "mean_turns": stats.mean_turns}))

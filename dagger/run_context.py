@@ -223,7 +223,8 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     init_student = _initial_student(cfg, run_dir, train_tasks)
     return RunContext(
         cfg=cfg, run_dir=run_dir, train_tasks=train_tasks, test_tasks=test_tasks,
-        agent=Agent(AgentConfig(max_prompt_tokens=cfg.student.max_prompt_tokens)), teacher=teacher,
+        agent=Agent(AgentConfig.for_style(cfg.student.prompt, max_prompt_tokens=cfg.student.max_prompt_tokens)),
+        teacher=teacher,
         init_student=init_student, display=display, tb=tb,
         vllm_student=_vllm_student(cfg, init_student, vllm_python),
     )

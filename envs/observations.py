@@ -22,8 +22,24 @@ Once you have submitted you cannot continue working on this task.
 </instructions>"""
 
 
-def task_prompt(task: Task) -> str:
-    """The reset observation: the issue text plus how to act and how to submit (never the patches)."""
+ISSUE_PROMPT = """<pr_description>
+Consider the following issue in the repository {repo}:
+
+{problem_statement}
+</pr_description>"""
+
+TASK_PROMPT_STYLES = ("full", "issue")
+"""``full``: the issue plus how to act and submit (for any agent); ``issue``: the issue alone, for an agent whose own
+system prompt already states the action protocol (saves ~230 tokens per state)."""
+
+
+def task_prompt(task: Task, style: str = "full") -> str:
+    """The reset observation: the issue text, plus how to act and how to submit when ``style`` is ``full``
+    (never the patches)."""
+    if style == "issue":
+        return ISSUE_PROMPT.format(repo=task.repo, problem_statement=task.problem_statement.strip())
+    if style != "full":
+        raise ValueError(f"task_prompt style {style!r} is not one of {', '.join(TASK_PROMPT_STYLES)}")
     return TASK_PROMPT.format(
         repo=task.repo, problem_statement=task.problem_statement.strip(), format_instructions=FORMAT_INSTRUCTIONS
     )

@@ -20,7 +20,7 @@ import gymnasium
 from swe_dagger.envs.actions import FormatError, is_submission, parse_action
 from swe_dagger.envs.evaluation import evaluate_patch
 from swe_dagger.envs.loading import load_tasks
-from swe_dagger.envs.observations import command_observation, task_prompt
+from swe_dagger.envs.observations import TASK_PROMPT_STYLES, command_observation, task_prompt
 from swe_dagger.envs.spaces import UnicodeText
 from swe_dagger.envs.task import Task
 from swe_dagger.sandbox.protocol import Limits, Sandbox, WorkspaceSource
@@ -66,7 +66,11 @@ class SWEEnv(gymnasium.Env[str, str]):
         allow_unvalidated: bool = False,
         limits: Limits | None = None,
         test_timeout_s: float = 900.0,
+        task_prompt: Literal["full", "issue"] | str = "full",
     ) -> None:
+        if task_prompt not in TASK_PROMPT_STYLES:
+            raise ValueError(f"task_prompt must be one of {', '.join(TASK_PROMPT_STYLES)}, got {task_prompt!r}")
+        self.task_prompt = task_prompt
         self.tasks = _as_tasks(tasks)
         if not self.tasks:
             raise ValueError("tasks: no tasks given")
@@ -116,7 +120,7 @@ class SWEEnv(gymnasium.Env[str, str]):
             raise KeyError(f"unknown task_id {task_id!r} ({len(self.tasks)} tasks, e.g. {self.tasks[0].instance_id})")
         self._open_workspace(task)
         self._task, self._turn, self._done = task, 0, False
-        return task_prompt(task)[:MAX_TEXT], {"task_id": task.instance_id, "turn": 0}
+        return task_prompt(task, self.task_prompt)[:MAX_TEXT], {"task_id": task.instance_id, "turn": 0}
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._task is None or self._sandbox is None:

@@ -21,6 +21,18 @@ def test_initial_messages_wrap_the_task_and_state_the_protocol() -> None:
     assert "{{" not in prefix[0].content + prefix[1].content
 
 
+def test_compact_style_states_the_same_protocol_in_far_fewer_words() -> None:
+    compact = Agent(AgentConfig.for_style("compact")).initial_messages("ISSUE TEXT")
+    default = Agent(AgentConfig.for_style("default")).initial_messages("ISSUE TEXT")
+    assert default == Agent().initial_messages("ISSUE TEXT")
+    assert "```bash" in compact[0].content and f"echo {SUBMIT_MARKER}" in compact[0].content
+    assert "THOUGHT" in compact[0].content and compact[1].content == "ISSUE TEXT"
+    words = [sum(len(m.content.split()) for m in c) for c in (compact, default)]
+    assert words[0] * 2 < words[1], words
+    with pytest.raises(TemplateError, match="unknown prompt style 'tiny'; available: default, compact"):
+        AgentConfig.for_style("tiny")
+
+
 def test_templates_are_overridable_and_strict() -> None:
     agent = Agent(AgentConfig(system_template="SYS {{ submit_marker }}", task_template="T: {{ task }}"))
     assert agent.initial_messages("x") == (Message("system", f"SYS {SUBMIT_MARKER}"), Message("user", "T: x"))

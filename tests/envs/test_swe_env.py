@@ -60,6 +60,15 @@ def test_reset_gives_the_prompt_and_a_seeded_choice(env: SWEEnv) -> None:
         env.reset(options={"task_id": "nope"})
 
 
+def test_issue_only_task_prompt_leaves_the_protocol_to_the_agent(calc_tasks: list[Task]) -> None:
+    with SWEEnv(calc_tasks, max_turns=2, allow_unvalidated=True, task_prompt="issue") as short:
+        obs, _ = short.reset(options={"task_id": "calc__calc-1"})
+    assert "add(-2, 3) returns 5" in obs and "calc" in obs
+    assert SUBMIT_MARKER not in obs and "```bash" not in obs and "abs(a)" not in obs
+    with pytest.raises(ValueError, match="task_prompt must be one of full, issue, got 'short'"):
+        SWEEnv(calc_tasks, allow_unvalidated=True, task_prompt="short")
+
+
 def test_commands_format_errors_timeouts_and_big_output_are_observations(calc_tasks: list[Task]) -> None:
     with SWEEnv(calc_tasks, max_turns=10, allow_unvalidated=True, command_timeout_s=1, output_bytes=2000) as env:
         env.reset(options={"task_id": "calc__calc-1"})
