@@ -39,6 +39,10 @@ class RolloutStats:
     teacher_calls: int
     agreement: float | None
     """Share of labeled student turns whose command equals the teacher's."""
+    first_turn_agreement: float | None
+    """The same, on first turns only: the state that is just the issue, before any of the agent's own commands
+    (for the oracle, its first look at the code). Agreement on later states is capped by the teacher's exact edit
+    patches; this one shows whether the student reads the issue."""
     format_error_rate: float | None
     """Share of student turns whose reply broke the one-bash-block format."""
     mean_turns: float | None
@@ -54,6 +58,7 @@ def _rate(num: int, den: int) -> float | None:
 def rollout_stats(trajs: Sequence[Trajectory]) -> RolloutStats:
     student = [t for traj in trajs for t in traj.turns if t.author == "student"]
     labeled = [t for t in student if t.teacher_label is not None]
+    first = [t for t in labeled if t.index == 0]
     scored = [traj for traj in trajs if traj.error is None]
     return RolloutStats(
         episodes=len(trajs),
@@ -61,6 +66,7 @@ def rollout_stats(trajs: Sequence[Trajectory]) -> RolloutStats:
         teacher_turns=sum(t.author == "teacher" for traj in trajs for t in traj.turns),
         teacher_calls=sum(traj.teacher_calls for traj in trajs),
         agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in labeled), len(labeled)),
+        first_turn_agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in first), len(first)),
         format_error_rate=_rate(sum(t.format_error for t in student), len(student)),
         mean_turns=_rate(sum(len(traj.turns) for traj in trajs), len(trajs)),
         resolve_rate=_rate(sum(traj.resolution == "FULL" for traj in scored), len(scored)),

@@ -12,7 +12,7 @@ from swe_dagger.dagger.metrics import Row, read_all
 
 _PANELS = (
     ("SFT loss (last epoch; GRPO: SFT term)", ("train/sft_loss",)),
-    ("teacher agreement", ("rollout/agreement", "eval/agreement")),
+    ("teacher agreement", ("rollout/agreement", "eval/agreement", "eval/first_turn_agreement")),
     ("resolve rate", ("rollout/resolve_rate", "eval/resolve_rate")),
     ("β and format errors", ("beta", "rollout/format_error_rate", "eval/format_error_rate")),
     ("GRPO rewards", ("rollout/reward_mean", "rollout/reward_std_in_group", "rollout/frac_groups_with_signal")),

@@ -74,13 +74,14 @@ class Display:
         if not self.enabled:
             return
         table = Table(title=f"iteration {m.iteration}  (β = {m.beta:.3g})", show_header=True)
-        for col in ("", "eps", "S turns", "T turns", "agree", "fmt err", "turns", "solved"):
+        for col in ("", "eps", "S turns", "T turns", "agree", "agree@1", "fmt err", "turns", "solved"):
             table.add_column(col, justify="right")
         for name, s in (("train", m.rollout), ("held-out", m.eval)):
             if s is None:
                 continue
             table.add_row(name, str(s.episodes), str(s.student_turns), str(s.teacher_turns), _fmt(s.agreement, True),
-                          _fmt(s.format_error_rate, True), _fmt(s.mean_turns), _fmt(s.resolve_rate, True))
+                          _fmt(s.first_turn_agreement, True), _fmt(s.format_error_rate, True), _fmt(s.mean_turns),
+                          _fmt(s.resolve_rate, True))
         cost = f", ${m.teacher_dollars:.4f}" if m.teacher_dollars is not None else ""
         self._progress.console.print(table)
         self._progress.console.print(

@@ -39,6 +39,8 @@ def swebench_eval_command(
         "https://github.com/{repo}.git"),
     harness: Annotated[bool, typer.Option("--harness", help="Then grade preds.jsonl with swebench's harness.")]
     = False,
+    prompt: Annotated[str, typer.Option("--prompt", help="Prompt style: default, or compact for a student "
+                                        "trained with student.prompt=compact.")] = "default",
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
 ) -> None:
     """Run one episode per instance; write trajectories/, preds.jsonl, results.json (+ harness.json)."""
@@ -50,6 +52,8 @@ def swebench_eval_command(
 
     if mode not in ("docker", "local"):
         raise typer.BadParameter(f"--mode must be docker or local, got {mode!r}")
+    if prompt not in ("default", "compact"):
+        raise typer.BadParameter(f"--prompt must be default or compact, got {prompt!r}")
     ids = [i for item in instances or [] for i in item.split(",") if i.strip()]
     try:
         if repo_specs is not None:
@@ -61,6 +65,7 @@ def swebench_eval_command(
     cfg = SwebenchEvalConfig(
         mode=cast(Literal["docker", "local"], mode), workers=workers, max_turns=max_turns, namespace=namespace,
         pull=not no_pull, model_name=model_name or name, progress=not no_progress,
+        prompt=cast(Literal["default", "compact"], prompt),
         local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url),
     )
     try:

@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from swe_dagger.agents.agent import Agent
+from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.records import Author, Trajectory, Turn
@@ -66,6 +66,8 @@ class SwebenchEvalConfig:
     """``model_name_or_path`` in ``preds.jsonl``."""
     local: LocalModeConfig = field(default_factory=LocalModeConfig)
     progress: bool = True
+    prompt: Literal["default", "compact"] = "default"
+    """Prompt style of the agent (``compact``: for a student trained with ``student.prompt: compact``)."""
 
 
 class Actor(Protocol):
@@ -129,7 +131,8 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
     from swe_dagger.envs.swe_env import SWEEnv
 
     with SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
-                allow_unvalidated=True, test_timeout_s=cfg.test_timeout_s) as env:
+                allow_unvalidated=True, test_timeout_s=cfg.test_timeout_s,
+                task_prompt="issue" if cfg.prompt == "compact" else "full") as env:
         observation, _ = env.reset(options={"task_id": ready.instance_id})
         prefix = agent.initial_messages(observation)
         turns: list[Turn] = []
@@ -208,7 +211,7 @@ def evaluate_swebench(tasks: Sequence[Task], actor: Actor, out_dir: Path, cfg: S
         raise ValueError(f"workers must be >= 1, got {cfg.workers}")
     if len({t.instance_id for t in tasks}) != len(tasks):
         raise ValueError("tasks: duplicate instance ids")
-    agent = agent or Agent()
+    agent = agent or Agent(AgentConfig.for_style(cfg.prompt))
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", {**(meta or {}), **_config_json(cfg),
                                                 "instances": [t.instance_id for t in tasks]})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 
@@ -27,6 +28,7 @@ def test_bad_override_is_a_clear_error() -> None:
 def test_train_bc_then_eval(shape_tasks: list[Task], tiny_student_dir: Path, tmp_path: Path) -> None:
     save_tasks(shape_tasks[:2], tmp_path / "train.jsonl")
     save_tasks(shape_tasks[2:3], tmp_path / "test.jsonl")
+    compact_system = Agent(AgentConfig.for_style("compact")).initial_messages("x")[0].content
     run_dir = tmp_path / "run"
     out = cli("train", "--mode", "bc", f"tasks.train={tmp_path / 'train.jsonl'}",
               f"tasks.test={tmp_path / 'test.jsonl'}", f"student.model={tiny_student_dir}",
@@ -39,12 +41,19 @@ def test_train_bc_then_eval(shape_tasks: list[Task], tiny_student_dir: Path, tmp
     (row,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert row["beta"] == 1.0 and row["rollout/student_turns"] == 0 and row["rollout/resolve_rate"] == 1.0
     assert row["eval/episodes"] == 1 and (run_dir / "curves.png").is_file() and any((run_dir / "tb").iterdir())
+    label = json.loads((run_dir / "data" / "labels_iter_000.jsonl").read_text().splitlines()[0])
+    system, task = (m["content"] for m in label["prefix"])  # student.prompt: compact (the default)
+    assert system == compact_system and task.startswith("<pr_description>") and "```bash" not in task
     ev = cli("eval", str(run_dir / "checkpoints" / "iter_000"), "--tasks", str(tmp_path / "test.jsonl"),
              "--out", str(tmp_path / "ev"), "--max-turns", "2", "--no-progress")
     assert ev.returncode == 0, ev.stderr[-3000:]
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert results["episodes"] == 1 and results["student_turns"] >= 1
-    assert len((tmp_path / "ev" / "episodes.jsonl").read_text().splitlines()) == 1
+    (episode,) = [json.loads(line) for line in (tmp_path / "ev" / "episodes.jsonl").read_text().splitlines()]
+    assert episode["prefix"][0]["content"] == compact_system
+    bad = cli("eval", str(run_dir / "checkpoints" / "iter_000"), "--tasks", str(tmp_path / "test.jsonl"),
+              "--prompt", "short")
+    assert bad.returncode != 0 and "--prompt 'short': use compact or default" in bad.stderr
 
 
 def test_unvalidated_task_file_fails_before_the_run_dir_exists(shape_tasks: list[Task], tmp_path: Path) -> None:

@@ -37,9 +37,12 @@ def test_rollout_stats() -> None:
     s = rollout_stats(trajs)
     assert (s.episodes, s.student_turns, s.teacher_turns, s.teacher_calls) == (3, 3, 2, 5)
     assert s.agreement == 1 / 3 and s.format_error_rate == 1 / 3 and s.mean_turns == 5 / 3
+    assert s.first_turn_agreement == 1.0  # one student-acted first turn, and it agrees
     assert s.resolve_rate == 1 / 2 and s.infra_errors == 1  # the crashed episode is not scored as a failure
     empty = rollout_stats([traj([Turn(0, "teacher", bad, bad, "o")], "FULL")])
-    assert empty.agreement is None and empty.format_error_rate is None
+    assert empty.agreement is None and empty.format_error_rate is None and empty.first_turn_agreement is None
+    late = rollout_stats([traj([Turn(0, "student", bad, good, "o"), Turn(1, "student", good, good, "o")], "NO")])
+    assert late.agreement == 1 / 2 and late.first_turn_agreement == 0.0
 
 
 def test_metrics_files_and_curves(tmp_path: Path) -> None:
