@@ -29,7 +29,7 @@ from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rl_batch import RLSequence, collate_rl, student_turn_sequences
 from swe_dagger.dagger.sft_data import SFTExample, StateRenderer, collate_left, encode_rows, token_counter
 from swe_dagger.dagger.sft_loss import IGNORE, sft_loss
-from swe_dagger.dagger.trainer import precision_for, target_logits
+from swe_dagger.dagger.trainer import precision_for, release, target_logits
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,8 @@ def grpo_update(
                 steps += 1
                 if on_step is not None:
                     on_step(steps, total, totals.mean("loss") or 0.0)
-    model.eval()
     state = optimizer.state_dict()
-    accelerator.free_memory()
+    release(accelerator, model)
     return _result(totals, steps, sequences, time.perf_counter() - started), state
 
 

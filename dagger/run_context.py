@@ -197,6 +197,10 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     elif (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or set run_dir=...")
     vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
+    if not cfg.progress:  # transformers' own bars (loading weights, writing shards) too
+        import transformers.utils.logging
+
+        transformers.utils.logging.disable_progress_bar()
     display = Display(enabled=cfg.progress)
     display.__enter__()
     try:  # bad task files fail before the run directory exists

@@ -36,6 +36,7 @@ def test_train_bc_then_eval(shape_tasks: list[Task], tiny_student_dir: Path, tmp
               "dagger.episodes_per_iteration=2", "dagger.num_envs=2", "env.max_turns=5", "eval.episodes=1",
               "student.max_new_tokens=8", "sft.epochs=1", "sft.max_seq_len=384", "progress=false")
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "Loading weights" not in out.stderr and "Writing model shards" not in out.stderr  # progress=false
     resolved = (run_dir / "config.yaml").read_text()
     assert "mode: bc" in resolved and "iterations: 1" in resolved
     (row,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -119,3 +119,36 @@ def test_left_padded_target_logits_give_the_full_logits_loss(tiny_student_dir: P
     assert torch.allclose(fast, full, atol=1e-5)
     for n, p in model.named_parameters():
         assert torch.allclose(p.grad, grads[n], atol=1e-5), n
+
+
+BF16_ROUNDTRIP = """
+import sys, torch
+from swe_dagger.agents.agent import Agent, AgentConfig
+from swe_dagger.dagger.config import SFTConfig
+from swe_dagger.dagger.sft_data import encode_rows
+from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
+sys.path.insert(0, sys.argv[3])
+from test_trainer import rows
+model, tok = load_student(sys.argv[1])
+examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
+train_sft(model, examples, SFTConfig(epochs=2, batch_size=3, precision="bf16"), pad_id=tok.pad_token_id, seed=0)
+assert "_original_forward" not in vars(model), "accelerate's autocast wrapper is still on the model"
+reloaded, _ = load_student(save_checkpoint(model, tok, __import__("pathlib").Path(sys.argv[2])))
+ids = torch.tensor([list(examples[2].input_ids)])
+with torch.no_grad():
+    assert torch.equal(model(input_ids=ids).logits, reloaded(input_ids=ids).logits)
+print("ok")
+"""
+
+
+def test_bf16_training_hands_back_a_model_that_runs_like_its_checkpoint(tiny_student_dir: Path, tmp_path: Path) -> None:
+    """bf16 autocast (CPU here, GPU in real runs) must not stay on the in-process student after training.
+
+    A subprocess: accelerate's state is process-wide and the rest of the suite trains in fp32.
+    """
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", BF16_ROUNDTRIP, str(tiny_student_dir), str(tmp_path / "ckpt"),
+                          str(Path(__file__).parent)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
