@@ -73,11 +73,6 @@ class StudentConfig:
     before the first reply on the default suite: the tiny student learns to read the issue's module name across
     that); ``default`` = the full rules in the system prompt and in the reset observation (~780 tokens)."""
 
-    @property
-    def env_task_prompt(self) -> str:
-        """The env's ``task_prompt`` style that goes with :attr:`prompt`."""
-        return "issue" if self.prompt == "compact" else "full"
-
 
 @dataclass(frozen=True)
 class TeacherConfig:

@@ -66,9 +66,16 @@ class EnvWorker:
         self.env.close()
 
 
+def env_task_prompt(prompt_style: str) -> str:
+    """The env's reset observation for an agent prompt style: ``compact`` agents state the protocol themselves, so
+    they get the issue alone (``issue``); ``default`` agents get the env's full prompt."""
+    return "issue" if prompt_style == "compact" else "full"
+
+
 def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_timeout_s: float,
-                 allow_unvalidated: bool, task_prompt: str = "full") -> Callable[[], Any]:
-    """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks``."""
+                 allow_unvalidated: bool, prompt_style: str = "default") -> Callable[[], Any]:
+    """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks`` (reset observation for the agent's
+    ``prompt_style``)."""
 
     def make() -> Any:
         import gymnasium
@@ -82,7 +89,7 @@ def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_tim
             max_turns=max_turns,
             command_timeout_s=command_timeout_s,
             allow_unvalidated=allow_unvalidated,
-            task_prompt=task_prompt,
+            task_prompt=env_task_prompt(prompt_style),
             disable_env_checker=True,
         )
 

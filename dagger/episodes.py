@@ -105,7 +105,7 @@ def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
                                   cfg.student.temperature if req.temperature is None else req.temperature))
     make_env = make_swe_env(req.tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
                             command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated,
-                            task_prompt=cfg.student.env_task_prompt)
+                            prompt_style=cfg.student.prompt)
     with _student_policy(ctx, req) as policy, Collector(
         make_env, n, ctx.agent, policy, ctx.teacher, sampling=sampling, mixing=cfg.dagger.mixing,
         max_turns=cfg.env.max_turns, count_tokens=policy.count_tokens, model_version=req.student.name,

@@ -46,7 +46,7 @@ def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: E
         raise FileExistsError(f"{log.path} exists; pick another --out")
     model, tokenizer = load_student(checkpoint, trainable=False)
     make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
-                            allow_unvalidated=True, task_prompt="issue" if s.prompt == "compact" else "full")
+                            allow_unvalidated=True, prompt_style=s.prompt)
     specs = [EpisodeSpec(0, e, t.instance_id, 0.0, derive_seed(s.seed, "eval", e) % 2**31, label=False)
              for e, t in enumerate(tasks)]
     agent = Agent(AgentConfig.for_style(s.prompt, max_prompt_tokens=s.max_prompt_tokens))

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.durable import atomic_write_json, read_json
+from swe_dagger.dagger.env_worker import env_task_prompt
 from swe_dagger.dagger.records import Author, Trajectory, Turn
 from swe_dagger.dagger.serialize import trajectory_to_json
 from swe_dagger.dagger.swebench_report import (
@@ -132,7 +133,7 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
 
     with SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
                 allow_unvalidated=True, test_timeout_s=cfg.test_timeout_s,
-                task_prompt="issue" if cfg.prompt == "compact" else "full") as env:
+                task_prompt=env_task_prompt(cfg.prompt)) as env:
         observation, _ = env.reset(options={"task_id": ready.instance_id})
         prefix = agent.initial_messages(observation)
         turns: list[Turn] = []
