@@ -23,6 +23,7 @@ from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.dagger.config import SFTConfig
 from swe_dagger.dagger.dataset import LabelRow
+from swe_dagger.dagger.env_worker import env_task_prompt
 from swe_dagger.dagger.sft_data import encode_row, prompt_ids
 from swe_dagger.dagger.trainer import load_student, pad_token_id, train_sft
 from swe_dagger.envs.loading import load_tasks
@@ -52,7 +53,7 @@ def main() -> None:
     suite = ensure_default_suite(max_tasks=a.max_tasks)
     train, test = load_tasks(suite.train_path), load_tasks(suite.test_path)
     agent = Agent(AgentConfig.for_style(a.prompt, max_prompt_tokens=512))
-    style = "issue" if a.prompt == "compact" else "full"
+    style = env_task_prompt(a.prompt)
 
     def prefix(t: Task) -> tuple:  # type: ignore[type-arg]
         return tuple(agent.initial_messages(task_prompt(t, style)))

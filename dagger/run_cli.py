@@ -63,8 +63,10 @@ def eval_command(
 
     if not checkpoint.is_dir():
         raise typer.BadParameter(f"{checkpoint} is not a checkpoint directory")
-    if prompt not in ("compact", "default"):
-        raise typer.BadParameter(f"--prompt {prompt!r}: use compact or default")
+    from swe_dagger.agents.prompts import PROMPT_STYLES
+
+    if prompt not in PROMPT_STYLES:
+        raise typer.BadParameter(f"--prompt {prompt!r}: use {' or '.join(reversed(PROMPT_STYLES))}")
     out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
     settings = EvalSettings(sandbox=sandbox, max_turns=max_turns, num_envs=num_envs, max_tasks=max_tasks,
                             progress=not no_progress, prompt=prompt)

@@ -44,6 +44,7 @@ def swebench_eval_command(
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
 ) -> None:
     """Run one episode per instance; write trajectories/, preds.jsonl, results.json (+ harness.json)."""
+    from swe_dagger.agents.prompts import PROMPT_STYLES
     from swe_dagger.dagger.swebench_eval import SwebenchEvalConfig, evaluate_swebench
     from swe_dagger.envs.loading import TaskFormatError
     from swe_dagger.envs.swebench.datasets import load_swebench
@@ -52,8 +53,8 @@ def swebench_eval_command(
 
     if mode not in ("docker", "local"):
         raise typer.BadParameter(f"--mode must be docker or local, got {mode!r}")
-    if prompt not in ("default", "compact"):
-        raise typer.BadParameter(f"--prompt must be default or compact, got {prompt!r}")
+    if prompt not in PROMPT_STYLES:
+        raise typer.BadParameter(f"--prompt must be {' or '.join(PROMPT_STYLES)}, got {prompt!r}")
     ids = [i for item in instances or [] for i in item.split(",") if i.strip()]
     try:
         if repo_specs is not None:
