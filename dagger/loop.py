@@ -26,10 +26,12 @@ from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.run_context import RunContext, open_run
 from swe_dagger.dagger.schedule import beta_for, derive_seed
 from swe_dagger.dagger.trainer import SFTResult
+from swe_dagger.sandbox.local_gc import remove_leaked_workspaces
 
 
 def train(cfg: RunConfig, *, resume: bool = False) -> Path:
     """Run (or resume) every phase of ``cfg``, each from the weights the one before ended with; returns the run dir."""
+    remove_leaked_workspaces()  # what killed runs left under the sandbox root
     ctx = open_run(cfg, resume=resume)
     try:
         weights, run_cfg = ctx.init_student, ctx.cfg

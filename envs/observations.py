@@ -45,9 +45,18 @@ def task_prompt(task: Task, style: str = "full") -> str:
     )
 
 
-def command_observation(result: ExecResult, timeout_s: float, output_bytes: int) -> str:
-    """``<returncode>N</returncode>`` + the output, with a warning when the command timed out or was cut."""
+def command_observation(
+    result: ExecResult, timeout_s: float, output_bytes: int, *, disk_bytes: int | None = None
+) -> str:
+    """``<returncode>N</returncode>`` + the output, with a warning when the command timed out, was cut, or grew
+    the workspace past its disk limit (``disk_bytes``)."""
     parts = [f"<returncode>{result.exit_code}</returncode>"]
+    if result.disk_exceeded:
+        limit = f" of {disk_bytes / 1024**2:g} MiB" if disk_bytes is not None else ""
+        parts.append(
+            f"<warning>The workspace grew past its disk limit{limit}, so it was reset to the base commit (all "
+            "changes and /tmp are gone) and the episode ends. Do not write large files.</warning>"
+        )
     if result.timed_out:
         parts.append(
             f"<warning>The command timed out after {timeout_s:g} s and was killed. Avoid long-running or "

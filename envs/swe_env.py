@@ -4,7 +4,9 @@ reset → the task prompt. step(reply) → the reply's one ```bash block runs in
 its exit code and output. A command whose output starts with ``COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT`` submits:
 the agent's workspace is graded in a copy (test_patch applied, tests run, swebench's rules) and the episode
 terminates with reward 1.0 iff FULL. Running out of turns truncates. Format errors and failing commands are
-observations; a grading crash is ``info["error"]`` (reward 0.0, ``resolution`` None), never a silent zero.
+observations; a grading crash is ``info["error"]`` (reward 0.0, ``resolution`` None), never a silent zero. A command
+that grows the workspace past ``Limits.disk_bytes`` truncates the episode (``info["disk_exceeded"]``; the sandbox
+has reset the workspace, and the observation says so).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.observations import TASK_PROMPT_STYLES, command_observation, task_prompt
 from swe_dagger.envs.spaces import UnicodeText
 from swe_dagger.envs.task import Task
-from swe_dagger.sandbox.protocol import Limits, Sandbox, WorkspaceSource
+from swe_dagger.sandbox.protocol import Limits, Sandbox, SandboxError, WorkspaceSource
 
 MAX_TEXT = 1_000_000
 """Longest observation/action (characters) the spaces declare; longer observations are cut to it."""
@@ -128,7 +130,8 @@ class SWEEnv(gymnasium.Env[str, str]):
         if self._done:
             raise RuntimeError("step() after the episode ended; call reset()")
         self._turn += 1
-        info: dict[str, Any] = {"turn": self._turn, "exit_code": None, "format_error": False, "timed_out": False}
+        info: dict[str, Any] = {"turn": self._turn, "exit_code": None, "format_error": False, "timed_out": False,
+                                "disk_exceeded": False}
         reward, terminated = 0.0, False
         try:
             command = parse_action(action)
@@ -137,11 +140,14 @@ class SWEEnv(gymnasium.Env[str, str]):
             info["format_error"] = True
         else:
             result = self._sandbox.exec(command)
-            info.update(exit_code=result.exit_code, timed_out=result.timed_out)
-            observation = command_observation(result, self.limits.timeout_s, self.limits.output_bytes)
-            if is_submission(result.output):
+            info.update(exit_code=result.exit_code, timed_out=result.timed_out, disk_exceeded=result.disk_exceeded)
+            observation = command_observation(
+                result, self.limits.timeout_s, self.limits.output_bytes, disk_bytes=self.limits.disk_bytes
+            )
+            if is_submission(result.output) and not result.disk_exceeded:
                 reward, terminated = self._submit(self._sandbox, self._task, info), True
-        truncated = not terminated and self._turn >= self.max_turns
+        # the disk limit ends the episode like the turn limit: the sandbox already reset the workspace
+        truncated = not terminated and (self._turn >= self.max_turns or info["disk_exceeded"])
         self._done = terminated or truncated
         return observation[:MAX_TEXT], reward, terminated, truncated, info
 
@@ -154,8 +160,11 @@ class SWEEnv(gymnasium.Env[str, str]):
     # --- internals ---
     def _open_workspace(self, task: Task) -> None:
         if self._sandbox is not None and self._sandbox_task == task.instance_id:
-            self._sandbox.reset()  # same task again (e.g. a GRPO group): a fast reset beats a new workspace
-            return
+            try:  # same task again (e.g. a GRPO group): a fast reset beats a new workspace
+                self._sandbox.reset()
+                return
+            except SandboxError:  # the agent broke it beyond reset (or its container vanished): start afresh
+                pass
         self.close()
         from swe_dagger.sandbox.factory import open_sandbox
 

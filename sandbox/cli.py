@@ -1,4 +1,4 @@
-"""``swe-dagger sandbox``: check which backends work here, remove leaked containers."""
+"""``swe-dagger sandbox``: check which backends work here, remove leaked workspaces and containers."""
 
 from __future__ import annotations
 
@@ -50,19 +50,25 @@ def check() -> None:
 
 @app.command()
 def gc(
-    all_: bool = typer.Option(False, "--all", help="Remove every swe-dagger container, even ones still in use."),
+    all_: bool = typer.Option(False, "--all", help="Remove every swe-dagger sandbox, even ones still in use."),
     older_than: float | None = typer.Option(
-        None, "--older-than", help="Also remove containers created more than this many seconds ago."
+        None, "--older-than", help="Also remove sandboxes created more than this many seconds ago."
     ),
 ) -> None:
-    """Remove leaked swe-dagger containers (by default: those whose owner process is gone)."""
+    """Remove leaked sandboxes: local workspace directories and docker containers (by default: those whose owner
+    process is gone)."""
     from swe_dagger.sandbox.docker_support import connect, remove_leaked
+    from swe_dagger.sandbox.local_gc import remove_leaked_workspaces
 
+    workspaces = remove_leaked_workspaces(everything=all_, older_than_s=older_than)
+    for item in workspaces:
+        _console.print(f"removed workspace {item.name} (owner {item.owner}, {item.age_s:.0f} s old)")
+    _console.print(f"{len(workspaces)} local workspace(s) removed")
     try:
         client = connect()
     except SandboxUnavailable as exc:
-        _console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        _console.print(f"docker: skipped ({exc})")
+        return
     try:
         removed = remove_leaked(client, everything=all_, older_than_s=older_than)
     finally:

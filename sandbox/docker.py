@@ -10,6 +10,7 @@ Git maintenance is the same scripts as the local backend (``git_scripts``), run 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tarfile
 import threading
@@ -20,9 +21,11 @@ from types import TracebackType
 from typing import Any
 
 from swe_dagger.sandbox.bwrap import STATE_DIR
+from swe_dagger.sandbox.disk import DiskBudget
 from swe_dagger.sandbox.docker_support import connect, labels, startup_gc
 from swe_dagger.sandbox.environment import COMMON_ENV
 from swe_dagger.sandbox.git_backed import GitBackedWorkspace
+from swe_dagger.sandbox.long_commands import encode, fits_argv, from_file
 from swe_dagger.sandbox.output import OutputCap
 from swe_dagger.sandbox.protocol import (
     DEFAULT_LIMITS,
@@ -39,6 +42,7 @@ _KILL_ALL = ["/bin/sh", "-c", "kill -9 -1 2>/dev/null; true"]
 # Runs the agent's command, then kills whatever it left behind (every process but PID 1 and this shell),
 # so commands are stateless as in the local backend, whose PID namespace dies with each command.
 _STATELESS = '/bin/bash -c "$1"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
+_COMMAND_FILE = f"{STATE_DIR}/command"
 _EXEC_FAILED = "OCI runtime exec failed"
 _DRAIN_AFTER_KILL_S = 5.0
 
@@ -74,6 +78,7 @@ class DockerSandbox(GitBackedWorkspace):
             prepare = 'rm -rf "$1" && mkdir -p "$1"; mkdir -p "$2"' if source is not None else 'mkdir -p "$2"'
             self._exec_checked(["/bin/sh", "-c", prepare, "swe-dagger", self._workdir, f"{STATE_DIR}/cache"])
             self._git.create(source)
+            self._disk = DiskBudget(limits.disk_bytes, measure=self._writable_layer_bytes)
         except BaseException:
             self.close()
             raise
@@ -93,11 +98,20 @@ class DockerSandbox(GitBackedWorkspace):
         limit = self._limits.timeout_s if timeout is None else timeout
         with self._lock:
             self._check_open()
-            return self._exec_streaming(command, limit)
+            result = self._exec_streaming(command, limit)
+            return dataclasses.replace(result, disk_exceeded=True) if self._disk_check() else result
+
+    def _writable_layer_bytes(self) -> int:
+        """Size of the container's writable layer (what its commands wrote), computed by the daemon."""
+        rows = self._client.api.containers(all=True, size=True, filters={"id": self._container.id})
+        return int(rows[0].get("SizeRw") or 0) if rows else 0
 
     def _exec_streaming(self, command: str, limit: float) -> ExecResult:
         api = self._client.api
         start = time.monotonic()
+        if not fits_argv(command):  # too long for an argument: through a file (see long_commands)
+            self._put_file("/", _COMMAND_FILE.lstrip("/"), encode(command))
+            command = from_file(_COMMAND_FILE)
         exec_id = self._exec_create(["/bin/bash", "-c", _STATELESS, "swe-dagger", command], workdir=self._workdir)
         cap = OutputCap(self._limits.output_bytes)
         failure: list[BaseException] = []

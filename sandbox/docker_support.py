@@ -7,13 +7,11 @@ without closing them (a crash, a ``kill -9``).
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from swe_dagger.sandbox.owner import Removed, owner_alive, owner_label
 from swe_dagger.sandbox.protocol import SandboxUnavailable
 
 LABEL = "swe-dagger.sandbox"
@@ -41,40 +39,9 @@ def connect() -> Any:
     return client
 
 
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def owner_label() -> str:
-    """``host:pid:starttime`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
-
-
 def labels() -> dict[str, str]:
     """Labels for a container created now by this process."""
     return {LABEL: "1", OWNER_LABEL: owner_label(), CREATED_LABEL: str(int(time.time()))}
-
-
-def owner_alive(owner: str) -> bool:
-    """Whether the process named by an owner label still runs; owners on other hosts count as alive."""
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return host != socket.gethostname()
-    return _start_time(int(pid_text)) == start
-
-
-@dataclass(frozen=True)
-class Removed:
-    """One container removed by :func:`remove_leaked`."""
-
-    name: str
-    owner: str
-    age_s: float
 
 
 def remove_leaked(client: Any, *, everything: bool = False, older_than_s: float | None = None) -> list[Removed]:

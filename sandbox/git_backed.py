@@ -2,13 +2,14 @@
 
 Each backend keeps a lock, a :class:`~swe_dagger.sandbox.workspace.GitWorkspace` and a closed flag; these
 methods take the lock, check the sandbox is open and delegate, so the two backends differ only in how they
-start, run commands and stop.
+start, run commands and stop. ``_disk_check`` is the shared end of every command: over the disk budget, reset.
 """
 
 from __future__ import annotations
 
 import threading
 
+from swe_dagger.sandbox.disk import DiskBudget
 from swe_dagger.sandbox.protocol import Snapshot
 from swe_dagger.sandbox.workspace import GitWorkspace
 
@@ -18,9 +19,17 @@ class GitBackedWorkspace:
 
     _lock: threading.Lock
     _git: GitWorkspace
+    _disk: DiskBudget
 
     def _check_open(self) -> None:
         raise NotImplementedError
+
+    def _disk_check(self) -> bool:
+        """After a command (lock held): whether the workspace grew past its disk limit; if so, reset it."""
+        if self._disk.after_command() is None:
+            return False
+        self._git.reset()
+        return True
 
     def read_file(self, path: str) -> str:
         with self._lock:

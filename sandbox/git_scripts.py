@@ -136,6 +136,10 @@ g diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames "$B
 RESET = (
     PRELUDE
     + """scratch; export GIT_INDEX_FILE="$C/diff.index"
+# Give back what chmod took away (chmod -R a-w ., chmod 000 DIR): git tracks no directory modes and only the x
+# bit of files. Only entries that lost owner rw(x) are touched; a chmod changes ctime and makes git re-hash.
+find "$W" -type d ! -perm -u=rwx -exec chmod u+rwx,go+rx {} \\; -o ! -type d ! -type l ! -perm -u=rw \\
+  -exec chmod u+rw,go+r {} + 2>/dev/null || true
 EX=(); while IFS= read -r -d '' k; do EX+=(-e "$k"); done < "$C/keep"
 if ! g clean -ffdxq ${EX[@]+"${EX[@]}"} 2>/dev/null; then chmod -R u+rwX "$W"; g clean -ffdxq ${EX[@]+"${EX[@]}"}; fi
 g read-tree -u --reset "$BASE"

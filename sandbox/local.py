@@ -1,7 +1,8 @@
 """The local backend: every command is a fresh bubblewrap sandbox over a per-workspace host directory.
 
-Host layout of one workspace (under :func:`sandbox_root`, deleted by ``close()``)::
+Host layout of one workspace (under :func:`sandbox_root`, deleted by ``close()``, or by gc once its owner died)::
 
+    ws-XXXX/owner.json  the owning process (see ``local_gc``)
     ws-XXXX/repo      the repository, read-write at ``workdir`` (default ``/testbed``)
     ws-XXXX/base.git  the trusted single-commit repository, read-only inside
     ws-XXXX/cache     diff/snapshot scratch, mounted only for maintenance scripts
@@ -16,7 +17,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -25,9 +25,12 @@ from pathlib import Path
 from types import TracebackType
 
 from swe_dagger.sandbox.bwrap import BwrapLayout, bwrap_argv, runtime_mounts
+from swe_dagger.sandbox.disk import DiskBudget, du_bytes, filesystem_used
 from swe_dagger.sandbox.environment import local_env
 from swe_dagger.sandbox.git_backed import GitBackedWorkspace
-from swe_dagger.sandbox.process import run_capped
+from swe_dagger.sandbox.local_gc import PREFIX, delete_tree, record_owner, startup_gc
+from swe_dagger.sandbox.long_commands import FROM_STDIN, encode, fits_argv
+from swe_dagger.sandbox.process import ProcessOutcome, run_capped
 from swe_dagger.sandbox.protocol import (
     DEFAULT_LIMITS,
     ExecResult,
@@ -96,13 +99,15 @@ class LocalSandbox(GitBackedWorkspace):
         self._limits = limits
         self._lock = threading.Lock()
         self._closed = False
-        self._dir = Path(tempfile.mkdtemp(prefix="ws-", dir=sandbox_root()))
+        startup_gc()
+        self._dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=sandbox_root()))
         uid = _UID_BASE + secrets.randbelow(_UID_SPAN) if os.geteuid() == 0 else None
         try:
+            record_owner(self._dir)  # so gc can remove this directory if we die without close()
             for name in ("repo", "base.git", "cache", "tmp"):
                 (self._dir / name).mkdir()
-            if uid is not None:
-                for path in (self._dir, *self._dir.iterdir()):
+            if uid is not None:  # the owner file stays ours
+                for path in (self._dir, *(self._dir / n for n in ("repo", "base.git", "cache", "tmp"))):
                     os.chown(path, uid, uid)
             self._layout = BwrapLayout(
                 repo=self._dir / "repo",
@@ -117,6 +122,11 @@ class LocalSandbox(GitBackedWorkspace):
             )
             self._git = GitWorkspace(self, self.backend, self._layout.workdir)
             self._git.create(source)
+            self._disk = DiskBudget(
+                limits.disk_bytes,
+                measure=lambda: du_bytes([self._layout.repo, self._layout.tmp]),
+                bound=lambda: filesystem_used(self._dir),
+            )
         except BaseException:
             self.close()
             raise
@@ -134,30 +144,43 @@ class LocalSandbox(GitBackedWorkspace):
         limit = self._limits.timeout_s if timeout is None else timeout
         with self._lock:
             self._check_open()
-            read_end, write_end = os.pipe()
-            try:
-                argv = bwrap_argv(self._layout, [command], limits=self._limits)
-                argv[0:1] = [self._bwrap, "--info-fd", str(write_end)]
-                outcome = run_capped(argv, timeout=limit, output_bytes=self._limits.output_bytes, pass_fds=[write_end])
-                os.close(write_end)
-                write_end = -1
-                os.set_blocking(read_end, False)
-                started = _read_some(read_end)
-            finally:
-                os.close(read_end)
-                if write_end >= 0:
-                    os.close(write_end)
-        if not started and not outcome.timed_out:
-            raise SandboxError(f"bubblewrap could not start the sandbox: {outcome.output.strip()}")
-        if outcome.exit_code == _EXIT_LIMITS_FAILED and "swe-dagger: cannot set resource limits" in outcome.output:
-            raise SandboxError(f"could not apply resource limits {self._limits}: {outcome.output.strip()}")
+            outcome = self._run_command(command, limit)
+            over_disk = self._disk_check()
         return ExecResult(
             output=outcome.output,
             exit_code=outcome.exit_code,
             timed_out=outcome.timed_out,
             truncated=outcome.truncated,
             duration_s=outcome.duration_s,
+            disk_exceeded=over_disk,
         )
+
+    def _run_command(self, command: str, limit: float) -> ProcessOutcome:
+        read_end, write_end = os.pipe()
+        try:
+            short = fits_argv(command)
+            argv = bwrap_argv(self._layout, [command if short else FROM_STDIN], limits=self._limits)
+            argv[0:1] = [self._bwrap, "--info-fd", str(write_end)]
+            outcome = run_capped(
+                argv,
+                timeout=limit,
+                output_bytes=self._limits.output_bytes,
+                pass_fds=[write_end],
+                stdin_data=None if short else encode(command),
+            )
+            os.close(write_end)
+            write_end = -1
+            os.set_blocking(read_end, False)
+            started = _read_some(read_end)
+        finally:
+            os.close(read_end)
+            if write_end >= 0:
+                os.close(write_end)
+        if not started and not outcome.timed_out:
+            raise SandboxError(f"bubblewrap could not start the sandbox: {outcome.output.strip()}")
+        if outcome.exit_code == _EXIT_LIMITS_FAILED and "swe-dagger: cannot set resource limits" in outcome.output:
+            raise SandboxError(f"could not apply resource limits {self._limits}: {outcome.output.strip()}")
+        return outcome
 
     def run_script(
         self, script: str, args: Sequence[str], *, payload: bytes | None = None, writable_base: bool = False
@@ -190,7 +213,7 @@ class LocalSandbox(GitBackedWorkspace):
             if self._closed:
                 return
             self._closed = True
-            shutil.rmtree(self._dir, onerror=_make_writable_and_retry)
+            delete_tree(self._dir)
 
     def __enter__(self) -> LocalSandbox:
         return self
@@ -210,14 +233,3 @@ def _read_some(fd: int) -> bytes:
         return os.read(fd, 4096)
     except BlockingIOError:
         return b""
-
-
-def _make_writable_and_retry(func: object, path: str, _exc: object) -> None:
-    """``rmtree`` error hook: a command may have left read-only directories; open them up and retry."""
-    parent = os.path.dirname(path)
-    os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
-    if os.path.isdir(path) and not os.path.islink(path):
-        os.chmod(path, os.stat(path).st_mode | stat.S_IRWXU)
-        shutil.rmtree(path, onerror=_make_writable_and_retry)
-    else:
-        os.unlink(path)

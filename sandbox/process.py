@@ -34,24 +34,36 @@ class ProcessOutcome:
 
 
 def run_capped(
-    argv: Sequence[str], *, timeout: float, output_bytes: int, pass_fds: Sequence[int] = (), user: int | None = None
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    output_bytes: int,
+    pass_fds: Sequence[int] = (),
+    user: int | None = None,
+    stdin_data: bytes | None = None,
 ) -> ProcessOutcome:
-    """Run ``argv`` with stdin closed, stdout+stderr merged and capped, killed after ``timeout`` seconds.
+    """Run ``argv`` with stdout+stderr merged and capped, killed after ``timeout`` seconds.
 
+    stdin is ``/dev/null``, or a memfd holding ``stdin_data`` (any size: nothing has to drain it).
     A negative exit code means the process died from that signal; ``-1`` after a timeout.
     """
     cap = OutputCap(output_bytes)
     start = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        pass_fds=tuple(pass_fds),
-        env={},
-        user=user,
-    )
+    stdin = subprocess.DEVNULL if stdin_data is None else _memfd(stdin_data)
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+            env={},
+            user=user,
+        )
+    finally:
+        if stdin_data is not None:
+            os.close(stdin)
     assert proc.stdout is not None  # guaranteed by stdout=PIPE
     fd = proc.stdout.fileno()
     timed_out = False
@@ -85,6 +97,16 @@ def run_capped(
         timed_out=timed_out,
         duration_s=time.monotonic() - start,
     )
+
+
+def _memfd(data: bytes) -> int:
+    """An anonymous in-memory file holding ``data``, positioned at its start."""
+    fd = os.memfd_create("swe-dagger-stdin")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -25,6 +25,8 @@ class ExecResult:
     timed_out: bool
     truncated: bool
     duration_s: float
+    disk_exceeded: bool = False
+    """The workspace grew past ``Limits.disk_bytes``; the sandbox reset it to the base commit after the command."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class Limits:
     """RLIMIT_NPROC (local) / pids limit (docker)."""
     file_bytes: int = 512 * 1024**2
     """Largest file a command may write (RLIMIT_FSIZE)."""
+    disk_bytes: int = 2 * 1024**3
+    """How much a workspace (repository + /tmp) may grow on disk past its size at creation, checked after each
+    command; over it, the workspace is reset and ``ExecResult.disk_exceeded`` is set. 2 GiB: 8 envs stay under
+    16 GiB of host disk."""
     cpus: float = 1.0
     """CPU cores a docker container may use (``nano_cpus``); bubblewrap has no equivalent and ignores it."""
 
