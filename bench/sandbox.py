@@ -5,9 +5,11 @@ Everything is measured in one run, so ratios compare like with like on the same 
 - exec("echo hi") and exec("python3 -c pass") per backend vs ``subprocess.run(["bash", "-c", cmd])``;
 - create / reset / close of a workspace holding a ~50 MB repository, per backend;
 - docker container create+start alone;
-- reset strategies for the local backend: in-place git (what we use) vs copy vs overlayfs.
+- reset strategies for the local backend: in-place git (what we use) vs copy vs overlayfs;
+- the per-command disk budget: exec with and without it, and one exact measurement (du / docker SizeRw).
 
-Usage: ``python bench/sandbox.py [--repeats 20] [--mb 50] [--backends local,docker]``.
+Usage: ``python bench/sandbox.py [--repeats 20] [--mb 50] [--repo PATH] [--backends local,docker]``
+(``--repo``: a real git repository, used at its HEAD, instead of the generated one).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def lifecycle(backend: str, source: WorkspaceSource, repeats: int) -> dict[str, 
         start = time.perf_counter()
         sb = open_sandbox(backend, source, image=image, limits=Limits())
         creates.append(time.perf_counter() - start)
-        sb.exec("echo changed >> pkg0/mod0.py && echo new > pkg1/new.py")
+        sb.exec('echo changed >> "$(git ls-files | head -1)" && echo new > new.py')
         start = time.perf_counter()
         sb.diff()
         diffs.append(time.perf_counter() - start)
@@ -95,6 +97,18 @@ def lifecycle(backend: str, source: WorkspaceSource, repeats: int) -> dict[str, 
         k: statistics.median(v) * 1000
         for k, v in (("create", creates), ("diff", diffs), ("reset", resets), ("close", closes))
     }
+
+
+def disk_rows(sb: Sandbox, repeats: int) -> tuple[float, float, float]:
+    """exec("echo hi") with the disk budget, without it, and one exact measurement of the workspace (ms)."""
+    budget = sb._disk  # type: ignore[attr-defined]
+    with_budget = median_ms(lambda: sb.exec("echo hi"), repeats)
+    sb._disk = type("NoBudget", (), {"after_command": lambda self: None})()  # type: ignore[attr-defined]
+    try:
+        without = median_ms(lambda: sb.exec("echo hi"), repeats)
+    finally:
+        sb._disk = budget  # type: ignore[attr-defined]
+    return with_budget, without, median_ms(budget._measure, repeats)
 
 
 def docker_start_ms(repeats: int) -> float:
@@ -135,7 +149,7 @@ def reset_strategies(source: WorkspaceSource, repeats: int) -> dict[str, str]:
             upper.mkdir()
             wdir.mkdir()
             subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
-            (merged / "pkg0" / "mod0.py").write_text("dirty")
+            (merged / "dirty.txt").write_text("dirty")
 
         try:
             out["overlayfs (umount + clear upper + mount)"] = f"{median_ms(overlay_reset, repeats):.1f}"
@@ -151,19 +165,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--lifecycle-repeats", type=int, default=5)
     parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument("--repo", type=Path, help="a real git repository (its HEAD) instead of a generated one")
     parser.add_argument("--backends", default="local,docker")
     args = parser.parse_args()
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory() as tmp, Progress(console=console, transient=True) as progress:
         task = progress.add_task("benchmarking", total=2 + 2 * len(backends))
-        source = make_repo(Path(tmp), args.mb)
+        source = make_repo(Path(tmp), args.mb) if args.repo is None else WorkspaceSource(args.repo, "HEAD")
         progress.advance(task)
+        disks: dict[str, tuple[float, float, float]] = {}
         execs: dict[str, list[tuple[str, float, float]]] = {}
         cycles: dict[str, dict[str, float]] = {}
         for backend in backends:
             try:
                 with open_sandbox(backend, source, image=IMAGE if backend == "docker" else None) as sb:
                     execs[backend] = exec_rows(sb, args.repeats)
+                    disks[backend] = disk_rows(sb, args.repeats)
                 progress.advance(task)
                 cycles[backend] = lifecycle(backend, source, args.lifecycle_repeats)
                 progress.advance(task)
@@ -180,7 +197,15 @@ def main() -> None:
         for cmd, plain, ours in rows:
             table.add_row(backend, cmd, f"{plain:.1f}", f"{ours:.1f}", f"+{ours - plain:.1f}", f"{ours / plain:.1f}x")
     console.print(table)
-    table = Table(title=f"workspace lifecycle, {args.mb} MB repo (median of {args.lifecycle_repeats}, ms)")
+    table = Table(title=f"disk budget per command (median of {args.repeats}, ms)")
+    for col in ("backend", "exec with budget", "without", "overhead", "one exact measurement", "exact, amortised"):
+        table.add_column(col)
+    for backend, (with_budget, without, exact) in disks.items():  # exact: at least every 16 commands (disk.py)
+        row = (with_budget, without, with_budget - without, exact, exact / 16)
+        table.add_row(backend, *(f"{v:.1f}" for v in row))
+    console.print(table)
+    what = args.repo.name if args.repo is not None else f"{args.mb} MB"
+    table = Table(title=f"workspace lifecycle, {what} repo (median of {args.lifecycle_repeats}, ms)")
     for col in ("backend", "create", "diff", "reset", "close"):
         table.add_column(col)
     for backend, c in cycles.items():

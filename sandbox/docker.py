@@ -22,7 +22,7 @@ from typing import Any
 
 from swe_dagger.sandbox.bwrap import STATE_DIR
 from swe_dagger.sandbox.disk import DiskBudget
-from swe_dagger.sandbox.docker_support import connect, labels, startup_gc
+from swe_dagger.sandbox.docker_support import connect, daemon_disk_used, labels, startup_gc
 from swe_dagger.sandbox.environment import COMMON_ENV
 from swe_dagger.sandbox.git_backed import GitBackedWorkspace
 from swe_dagger.sandbox.long_commands import encode, fits_argv, from_file
@@ -78,7 +78,9 @@ class DockerSandbox(GitBackedWorkspace):
             prepare = 'rm -rf "$1" && mkdir -p "$1"; mkdir -p "$2"' if source is not None else 'mkdir -p "$2"'
             self._exec_checked(["/bin/sh", "-c", prepare, "swe-dagger", self._workdir, f"{STATE_DIR}/cache"])
             self._git.create(source)
-            self._disk = DiskBudget(limits.disk_bytes, measure=self._writable_layer_bytes)
+            self._disk = DiskBudget(
+                limits.disk_bytes, measure=self._writable_layer_bytes, bound=daemon_disk_used(self._client)
+            )
         except BaseException:
             self.close()
             raise

@@ -1,4 +1,5 @@
-"""Docker plumbing shared by the backend and the CLI: connecting, labelling containers, removing leaked ones.
+"""Docker plumbing shared by the backend and the CLI: connecting, labelling containers, removing leaked ones,
+and where the daemon keeps its data (a cheap bound for the disk budget).
 
 Every container we start carries labels naming its owner process (host, pid, process start time), so
 ``swe-dagger sandbox gc`` and the first sandbox a process opens can remove containers whose owner died
@@ -7,10 +8,14 @@ without closing them (a crash, a ``kill -9``).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from swe_dagger.sandbox.disk import filesystem_used
 from swe_dagger.sandbox.owner import Removed, owner_alive, owner_label
 from swe_dagger.sandbox.protocol import SandboxUnavailable
 
@@ -37,6 +42,15 @@ def connect() -> Any:
             "(dockerd --storage-driver=overlay2 --iptables=false --bridge=none) or set DOCKER_HOST"
         ) from exc
     return client
+
+
+def daemon_disk_used(client: Any) -> Callable[[], int] | None:
+    """Bytes in use on the filesystem holding the daemon's data (its containers' writable layers), when that is
+    a directory of this host (a local daemon); ``None`` for a remote daemon or a VM."""
+    root = client.info().get("DockerRootDir")
+    if not root or not os.path.isdir(root):
+        return None
+    return lambda: filesystem_used(Path(root))
 
 
 def labels() -> dict[str, str]:
