@@ -19,7 +19,9 @@ FROM_STDIN = 'eval "$(cat)" </dev/null'
 
 
 def fits_argv(command: str) -> bool:
-    """Whether ``command`` can be passed as one argument."""
+    """Whether ``command`` can be passed as one argument (an argument cannot hold NUL; bash drops it from stdin)."""
+    if "\0" in command:
+        return False
     return len(command) <= ARGV_COMMAND_MAX // 4 or len(encode(command)) <= ARGV_COMMAND_MAX
 
 

@@ -24,6 +24,11 @@ def test_a_long_heredoc_writes_a_file_and_exit_codes_and_errors_carry_over(sandb
     assert sandbox.exec("ls /var/lib/swe-dagger").output.split() in (["base.git"], ["base.git", "cache"])
 
 
+def test_a_nul_byte_is_an_observation_not_a_crash(sandbox: Sandbox) -> None:
+    res = sandbox.exec("echo a\0b; echo done")
+    assert res.exit_code == 0 and "ab\ndone\n" in res.output and "null byte" in res.output
+
+
 def test_short_commands_still_go_as_an_argument() -> None:
     assert fits_argv("x" * ARGV_COMMAND_MAX) and not fits_argv("x" * (ARGV_COMMAND_MAX + 1))
     assert not fits_argv("é" * (ARGV_COMMAND_MAX // 2 + 1))
