@@ -175,6 +175,8 @@ class Collector:
             iteration=ep.spec.iteration, beta=ep.spec.beta, seed=ep.spec.seed, episode=ep.spec.episode,
             teacher_calls=ep.teacher_calls,
             timings={"wall_s": time.perf_counter() - ep.started, "env_s": ep.env_s},
+            patch=last.patch if last.patch is not None or last.error else ep.worker.diff(),
+            failed_tests=last.failed_tests,
         )
 
     def close(self) -> None:

@@ -31,6 +31,10 @@ class Step:
     error: str | None
     """Infrastructure failure reported by the env (e.g. grading crashed)."""
     seconds: float
+    patch: str | None = None
+    """The graded patch (submitted steps)."""
+    failed_tests: tuple[str, ...] | None = None
+    """F2P + P2P tests that failed on the graded patch (graded steps)."""
 
 
 class EnvWorker:
@@ -60,10 +64,16 @@ class EnvWorker:
             resolution=info.get("resolution"),
             error=info.get("error"),
             seconds=time.perf_counter() - start,
+            patch=info.get("patch") if terminated else None,
+            failed_tests=failed_tests(info) if info.get("resolution") is not None else None,
         )
 
     def close(self) -> None:
         self.env.close()
+
+
+def failed_tests(info: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(t) for key in ("f2p_failure", "p2p_failure") for t in info.get(key) or ())
 
 
 def env_task_prompt(prompt_style: str) -> str:

@@ -53,3 +53,8 @@ class Trajectory:
     teacher_calls: int = 0
     """Teacher label calls made for this episode (teacher-acted turns count once: their action is the label)."""
     timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+    patch: str | None = None
+    """The final workspace diff (the graded patch on submit; the diff at the cut on truncation); ``None`` = not
+    recorded (older runs)."""
+    failed_tests: tuple[str, ...] | None = None
+    """FAIL_TO_PASS and PASS_TO_PASS tests that failed on the graded patch; ``None`` = not graded or not recorded."""

@@ -73,6 +73,8 @@ def trajectory_to_json(traj: Trajectory) -> dict[str, Any]:
         "error": traj.error,
         "teacher_calls": traj.teacher_calls,
         "timings": dict(traj.timings),
+        "patch": traj.patch,
+        "failed_tests": list(traj.failed_tests) if traj.failed_tests is not None else None,
         "prefix": conversation_to_json(traj.prefix),
         "turns": [turn_to_json(t) for t in traj.turns],
     }
@@ -98,6 +100,8 @@ def trajectory_from_json(data: Mapping[str, Any], where: str) -> Trajectory:
             episode=int(data.get("episode", -1)),
             teacher_calls=int(data.get("teacher_calls", 0)),
             timings={str(k): float(v) for k, v in dict(data.get("timings", {})).items()},
+            patch=None if data.get("patch") is None else str(data["patch"]),
+            failed_tests=None if data.get("failed_tests") is None else tuple(str(t) for t in data["failed_tests"]),
         )
     except KeyError as exc:
         raise RecordFormatError(f"{where}: trajectory is missing field {exc.args[0]!r}") from None

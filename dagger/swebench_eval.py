@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.durable import atomic_write_json, read_json
-from swe_dagger.dagger.env_worker import env_task_prompt
+from swe_dagger.dagger.env_worker import env_task_prompt, failed_tests
 from swe_dagger.dagger.records import Author, Trajectory, Turn
 from swe_dagger.dagger.serialize import trajectory_to_json
 from swe_dagger.dagger.swebench_report import (
@@ -160,7 +160,8 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
                 if patch.strip() else None
     traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
                       resolution=info.get("resolution"), terminated=terminated, truncated=truncated, error=error,
-                      teacher_calls=len(turns) if actor.author == "teacher" else 0)
+                      teacher_calls=len(turns) if actor.author == "teacher" else 0, patch=patch,
+                      failed_tests=failed_tests(info) if terminated and resolution is not None else None)
     status: Status = "error" if error else "empty_patch" if not patch.strip() else \
         "resolved" if resolution == "FULL" else "unresolved"
     outcome = InstanceOutcome(ready.instance_id, ready.repo, status, resolution, terminated, patch, len(turns), error)

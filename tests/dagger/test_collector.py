@@ -61,6 +61,7 @@ def test_teacher_only_episodes_resolve_and_label_themselves(shape_tasks: list[Ta
         assert t.reward == 1.0 and t.resolution == "FULL" and t.terminated and not t.truncated
         assert all(turn.author == "teacher" and turn.teacher_label == turn.action for turn in t.turns)
         assert t.teacher_calls == len(t.turns)  # one label per state, no second call for the action
+        assert t.patch is not None and t.patch.startswith("diff --git") and t.failed_tests == ()  # for the viewer
 
 
 def test_student_states_are_labeled_and_batched(shape_tasks: list[Task]) -> None:
@@ -72,6 +73,7 @@ def test_student_states_are_labeled_and_batched(shape_tasks: list[Task]) -> None
         assert turn.author == "student" and turn.action == SUBMIT and turn.model_version == "scripted"
         assert turn.teacher_label is not None and "```bash" in turn.teacher_label and turn.teacher_label != SUBMIT
         assert t.reward == 0.0 and t.resolution == "NO" and t.teacher_calls == 1
+        assert t.patch == "" and t.failed_tests  # submitted unchanged: the failing tests are named
     eval_trajs = collect(shape_tasks[:1], ScriptedStudent(SUBMIT), specs_for(shape_tasks[:1], 0.0, label=False))
     assert eval_trajs[0].turns[0].teacher_label is None and eval_trajs[0].teacher_calls == 0
 
@@ -82,6 +84,7 @@ def test_format_errors_are_observations_and_episodes_truncate(shape_tasks: list[
     (t,) = trajs
     assert t.truncated and not t.terminated and t.resolution is None and len(t.turns) == 2
     assert all(turn.format_error and "Format error" in turn.observation for turn in t.turns)
+    assert t.patch == "" and t.failed_tests is None  # cut, not graded: the diff at the cut, no verdict
 
 
 def test_real_student_mixture_is_reproducible_and_resumable(shape_tasks: list[Task], tiny_student_dir: Path) -> None:
