@@ -23,6 +23,7 @@ from typing import Any
 
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.env_worker import EnvWorker
+from swe_dagger.dagger.provenance import teacher_model
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.schedule import ActorChooser, MixingMode, derive_seed
 from swe_dagger.dagger.sft_data import StateRenderer
@@ -81,6 +82,7 @@ class Collector:
         self.policy, self.teacher = policy, teacher
         self.sampling, self.mixing, self.max_turns = sampling, mixing, max_turns
         self.count_tokens, self.model_version = count_tokens, model_version
+        self._teacher_model = teacher_model(teacher)
         self._pool = ThreadPoolExecutor(max_workers=num_envs, thread_name_prefix="env")
         self.workers = list(self._pool.map(lambda _: EnvWorker(make_env), range(num_envs)))
         self._closed = False
@@ -177,6 +179,9 @@ class Collector:
             timings={"wall_s": time.perf_counter() - ep.started, "env_s": ep.env_s},
             patch=last.patch if last.patch is not None or last.error else ep.worker.diff(),
             failed_tests=last.failed_tests,
+            teacher_id=self.teacher.teacher_id if self.teacher is not None and ep.teacher_calls else None,
+            teacher_model=self._teacher_model if ep.teacher_calls else None,
+            student_version=self.model_version,
         )
 
     def close(self) -> None:

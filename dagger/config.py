@@ -17,6 +17,7 @@ import yaml
 
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError
+from swe_dagger.dagger.provenance import strip_provenance
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "load_config", "load_resolved", "phase_plan",
            "save_resolved"]
@@ -302,7 +303,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
         if not isinstance(user, dict):
             raise ConfigError(f"config {path}: top level must be a mapping of sections")
-        data = config_io.merge(data, user)
+        data = config_io.merge(data, strip_provenance(user))  # a run's config.yaml works as --config
     return config_io.load(RunConfig, data, list(overrides))
 
 
@@ -322,4 +323,4 @@ def load_resolved(run_dir: Path) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return config_io.from_mapping(RunConfig, data)
+    return config_io.from_mapping(RunConfig, strip_provenance(data))

@@ -49,6 +49,12 @@ class LabelRow:
     """The student's reply at this state when it acted (for agreement); ``None`` on teacher turns."""
     reward: float
     resolution: str | None
+    teacher_id: str | None = None
+    """The teacher that gave ``label`` (``None``: a row written before rows named it)."""
+    teacher_model: str | None = None
+    """The model behind that teacher when it names one (chat teachers); ``None`` for the oracle."""
+    student_version: str | None = None
+    """The student checkpoint the episode ran with (``None``: a row written before rows named it)."""
 
 
 def episode_log(run_dir: Path, kind: str, iteration: int) -> AppendLog:
@@ -91,6 +97,9 @@ def label_rows(traj: Trajectory) -> list[LabelRow]:
                     student_action=turn.action if turn.author == "student" else None,
                     reward=traj.reward,
                     resolution=traj.resolution,
+                    teacher_id=traj.teacher_id,
+                    teacher_model=traj.teacher_model,
+                    student_version=traj.student_version or None,
                 )
             )
         history.append((turn.action, turn.observation))
@@ -111,6 +120,9 @@ def _row_to_json(row: LabelRow) -> dict[str, Any]:
         "student_action": row.student_action,
         "reward": row.reward,
         "resolution": row.resolution,
+        "teacher_id": row.teacher_id,
+        "teacher_model": row.teacher_model,
+        "student_version": row.student_version,
     }
 
 
@@ -129,6 +141,9 @@ def _row_from_json(data: dict[str, Any], where: str) -> LabelRow:
             student_action=data["student_action"],
             reward=float(data["reward"]),
             resolution=data["resolution"],
+            teacher_id=data.get("teacher_id"),
+            teacher_model=data.get("teacher_model"),
+            student_version=data.get("student_version"),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise RecordFormatError(f"{where}: bad label row ({exc!r})") from None

@@ -58,3 +58,9 @@ class Trajectory:
     recorded (older runs)."""
     failed_tests: tuple[str, ...] | None = None
     """FAIL_TO_PASS and PASS_TO_PASS tests that failed on the graded patch; ``None`` = not graded or not recorded."""
+    teacher_id: str | None = None
+    """The teacher that labeled (or acted in) this episode (``Teacher.teacher_id``); ``None`` = no teacher call."""
+    teacher_model: str | None = None
+    """The model behind that teacher when it names one (chat teachers); ``None`` for the oracle."""
+    student_version: str = ""
+    """The student checkpoint the episode's collection ran with (also on teacher-only episodes)."""

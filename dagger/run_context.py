@@ -108,13 +108,13 @@ class _ClosedTeacher:
         pass
 
 
-def _load_task_file(spec: str, which: str, cfg: RunConfig, display: Display) -> list[Task]:
+def _load_task_file(spec: str, which: str, cfg: RunConfig) -> tuple[list[Task], str]:
+    """The tasks of ``tasks.<which>`` and the file they came from (the default suite resolved to its cache)."""
     from swe_dagger.envs.loading import load_tasks
 
     if spec == "default":
         from swe_dagger.envs.synth.default_suite import ensure_default_suite
 
-        display.log("preparing the default task suite (cached after the first run)")
         suite = ensure_default_suite(cfg.tasks.cache_dir, max_tasks=cfg.tasks.suite_max_tasks, progress=cfg.progress,
                                      sandbox=cfg.env.sandbox)
         spec = str(suite.train_path if which == "train" else suite.test_path)
@@ -130,7 +130,7 @@ def _load_task_file(spec: str, which: str, cfg: RunConfig, display: Display) -> 
             f"(e.g. {', '.join(unvalidated[:3])}). Run `swe-dagger tasks validate {spec}` and set tasks.{which} to "
             "the .validated.jsonl it writes, or set env.allow_unvalidated=true"
         )
-    return tasks
+    return tasks, spec
 
 
 def _initial_student(cfg: RunConfig, run_dir: Path, corpus: list[Task]) -> Path:
@@ -204,14 +204,19 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     display = Display(enabled=cfg.progress)
     display.__enter__()
     try:  # bad task files fail before the run directory exists
-        train_tasks = _load_task_file(cfg.tasks.train, "train", cfg, display)
-        test_tasks = _load_task_file(cfg.tasks.test, "test", cfg, display)
+        if "default" in (cfg.tasks.train, cfg.tasks.test):
+            display.log("preparing the default task suite (cached after the first run)")
+        train_tasks, train_path = _load_task_file(cfg.tasks.train, "train", cfg)
+        test_tasks, test_path = _load_task_file(cfg.tasks.test, "test", cfg)
     except BaseException:
         display.close()
         raise
     if not resume:
         cfg = replace(cfg, run_dir=str(run_dir))
-        save_resolved(cfg, run_dir)
+        from swe_dagger.dagger.provenance import record_run_provenance, run_provenance
+
+        record_run_provenance(save_resolved(cfg, run_dir), run_provenance(
+            {"train": (train_path, train_tasks), "test": (test_path, test_tasks)}))
     from swe_dagger.agents.agent import Agent, AgentConfig
     from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 

@@ -75,6 +75,9 @@ def trajectory_to_json(traj: Trajectory) -> dict[str, Any]:
         "timings": dict(traj.timings),
         "patch": traj.patch,
         "failed_tests": list(traj.failed_tests) if traj.failed_tests is not None else None,
+        "teacher_id": traj.teacher_id,
+        "teacher_model": traj.teacher_model,
+        "student_version": traj.student_version,
         "prefix": conversation_to_json(traj.prefix),
         "turns": [turn_to_json(t) for t in traj.turns],
     }
@@ -102,6 +105,9 @@ def trajectory_from_json(data: Mapping[str, Any], where: str) -> Trajectory:
             timings={str(k): float(v) for k, v in dict(data.get("timings", {})).items()},
             patch=None if data.get("patch") is None else str(data["patch"]),
             failed_tests=None if data.get("failed_tests") is None else tuple(str(t) for t in data["failed_tests"]),
+            teacher_id=None if data.get("teacher_id") is None else str(data["teacher_id"]),
+            teacher_model=None if data.get("teacher_model") is None else str(data["teacher_model"]),
+            student_version=str(data.get("student_version") or ""),
         )
     except KeyError as exc:
         raise RecordFormatError(f"{where}: trajectory is missing field {exc.args[0]!r}") from None

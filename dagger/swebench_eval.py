@@ -29,6 +29,7 @@ from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.env_worker import env_task_prompt, failed_tests
+from swe_dagger.dagger.provenance import teacher_model
 from swe_dagger.dagger.records import Author, Trajectory, Turn
 from swe_dagger.dagger.serialize import trajectory_to_json
 from swe_dagger.dagger.swebench_report import (
@@ -161,7 +162,10 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
     traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
                       resolution=info.get("resolution"), terminated=terminated, truncated=truncated, error=error,
                       teacher_calls=len(turns) if actor.author == "teacher" else 0, patch=patch,
-                      failed_tests=failed_tests(info) if terminated and resolution is not None else None)
+                      failed_tests=failed_tests(info) if terminated and resolution is not None else None,
+                      teacher_id=actor.teacher.teacher_id if isinstance(actor, TeacherActor) else None,
+                      teacher_model=teacher_model(actor.teacher) if isinstance(actor, TeacherActor) else None,
+                      student_version=next((t.model_version for t in turns if t.model_version), ""))
     status: Status = "error" if error else "empty_patch" if not patch.strip() else \
         "resolved" if resolution == "FULL" else "unresolved"
     outcome = InstanceOutcome(ready.instance_id, ready.repo, status, resolution, terminated, patch, len(turns), error)
