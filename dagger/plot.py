@@ -1,7 +1,7 @@
 """A PNG of the learning curves from ``metrics.jsonl`` (written at the end of a run), over every phase.
 
 The x axis is the round: DAgger iterations first, then GRPO steps (a dashed line marks where GRPO starts). Panels
-whose keys a run never wrote stay empty.
+whose keys a run never wrote stay empty; the two GRPO panels appear only when a GRPO step was recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _label(row: Row) -> str:
 
 
 def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
-    """Write ``curves.png`` (6 panels over rounds) into ``run_dir`` and return its path."""
+    """Write ``curves.png`` (4 panels over rounds, 6 with GRPO steps) into ``run_dir`` and return its path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,8 +36,9 @@ def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
     if not rows:
         raise ValueError(f"{run_dir}: no metrics to plot (no iteration has finished)")
     first_grpo = next((x for x, r in enumerate(rows) if r.get("phase") == "grpo"), None)
-    fig, axes = plt.subplots(3, 2, figsize=(11, 10))
-    for ax, (title, keys) in zip(axes.flat, _PANELS, strict=True):
+    panels = _PANELS if first_grpo is not None else _PANELS[:4]
+    fig, axes = plt.subplots(len(panels) // 2, 2, figsize=(11, 10 * len(panels) / 6 + 1))
+    for ax, (title, keys) in zip(axes.flat, panels, strict=True):
         for key in keys:
             points = [(x, float(r[key])) for x, r in enumerate(rows) if key in r]
             if points:

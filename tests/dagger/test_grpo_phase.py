@@ -60,7 +60,10 @@ def test_group_stats_and_metric_rows_beside_dagger(tmp_path: Path) -> None:
     assert rows[1]["rollout/frac_groups_with_signal"] == 0.5 and rows[1]["train/clip_fraction"] == 0.1
     assert rows[1]["train/sft_loss"] == 1.5 and "train/kl_ref" not in rows[1] and "eval/episodes" not in rows[1]
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
-    assert plot_curves(tmp_path).stat().st_size > 10_000
+    png = plot_curves(tmp_path)
+    from PIL import Image
+
+    assert png.stat().st_size > 10_000 and Image.open(png).size == (1100, 1100)  # with the 2 GRPO panels
 
 
 VOLATILE = ("time/", "teacher/seconds", "train/seconds")

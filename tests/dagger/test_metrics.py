@@ -56,3 +56,6 @@ def test_metrics_files_and_curves(tmp_path: Path) -> None:
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
     png = plot_curves(tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    assert Image.open(png).size == (1100, 766)  # DAgger only: 4 panels, no empty GRPO panels
