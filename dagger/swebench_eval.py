@@ -158,7 +158,8 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
             resolution = env.evaluate(patch).resolution if patch.strip() else None  # as a submission is graded
     traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
                       resolution=info.get("resolution"), terminated=terminated, truncated=truncated, error=error,
-                      teacher_calls=len(turns) if actor.author == "teacher" else 0)
+                      teacher_calls=len(turns) if actor.author == "teacher" else 0,
+                      tampered=tuple(info.get("tampered") or ()))
     status: Status = "error" if error else "empty_patch" if not patch.strip() else \
         "resolved" if resolution == "FULL" else "unresolved"
     outcome = InstanceOutcome(ready.instance_id, ready.repo, status, resolution, terminated, patch, len(turns), error)
