@@ -132,3 +132,12 @@ def test_docker_site_packages_plugin_and_conftest_score_zero(calc_tasks: list[Ta
         assert (reward, info["resolution"], info["tampered"]) == (0.0, "NO", ["conftest.py"])
         reward, info = _episode(env, task, apply_gold(task))
         assert (reward, info["resolution"]) == (1.0, "FULL")
+
+
+def test_local_backend_venv_and_system_are_read_only_to_the_agent(env: SWEEnv, calc_tasks: list[Task]) -> None:
+    """No plugin can be installed outside the repository on the local backend (so only the diff needs filtering)."""
+    env.reset(options={"task_id": calc_tasks[1].instance_id})
+    site = 'S=$(python -c "import os, _pytest; print(os.path.dirname(os.path.dirname(_pytest.__file__)))")'
+    for target in ("$S/hack.pth", "/usr/lib/hack.pth", "/usr/local/lib/hack.pth"):
+        obs, *_ = env.step(bash(f"{site}; echo 'import os' > {target}"))
+        assert "<returncode>1</returncode>" in obs and "Read-only file system" in obs, obs
