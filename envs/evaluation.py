@@ -7,8 +7,10 @@ runs the test command and parses its log. :func:`run_tests` does that inside any
 :func:`~swe_dagger.envs.protected.protect`, which drops the agent's changes to the task's test files, every
 ``conftest.py``, pytest's config files, ``sitecustomize``/``*.pth`` files, package metadata, byte code and modules
 that would shadow pytest (the full list is in :mod:`~swe_dagger.envs.protected`). Those files are therefore exactly
-the base commit's when the tests run, and ``PYTEST_ADDOPTS``/``PYTEST_PLUGINS`` are unset, so nothing the agent
-wrote can register a pytest plugin. :attr:`Evaluation.tampered` lists the protected paths the patch touched.
+the base commit's when the tests run, and ``PYTEST_ADDOPTS``/``PYTEST_PLUGINS`` are unset, so only the base's own
+conftest files, config and installed plugins register pytest plugins (the agent's source changes still run when the
+tests import them: that is the fix under test). :attr:`Evaluation.tampered` lists the protected paths the patch
+touched.
 
 Where the tests run matters as much as what is applied. :func:`evaluate_fresh` grades in a workspace opened for the
 purpose (what the env does on submit): on the Docker backend the agent runs as root and can write outside the
