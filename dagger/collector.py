@@ -175,6 +175,7 @@ class Collector:
             iteration=ep.spec.iteration, beta=ep.spec.beta, seed=ep.spec.seed, episode=ep.spec.episode,
             teacher_calls=ep.teacher_calls,
             timings={"wall_s": time.perf_counter() - ep.started, "env_s": ep.env_s},
+            tampered=last.tampered,
         )
 
     def close(self) -> None:

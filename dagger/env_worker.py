@@ -31,6 +31,8 @@ class Step:
     error: str | None
     """Infrastructure failure reported by the env (e.g. grading crashed)."""
     seconds: float
+    tampered: tuple[str, ...] = ()
+    """Protected paths (tests, conftest.py, ...) the submitted diff touched; grading left them out."""
 
 
 class EnvWorker:
@@ -60,6 +62,7 @@ class EnvWorker:
             resolution=info.get("resolution"),
             error=info.get("error"),
             seconds=time.perf_counter() - start,
+            tampered=tuple(info.get("tampered") or ()),
         )
 
     def close(self) -> None:

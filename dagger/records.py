@@ -53,3 +53,6 @@ class Trajectory:
     teacher_calls: int = 0
     """Teacher label calls made for this episode (teacher-acted turns count once: their action is the label)."""
     timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+    tampered: tuple[str, ...] = ()
+    """Protected paths the submitted diff touched (tests, conftest.py, ...; see ``envs.protected``), left out of
+    grading: a count of reward-hacking attempts."""

@@ -73,6 +73,7 @@ def trajectory_to_json(traj: Trajectory) -> dict[str, Any]:
         "error": traj.error,
         "teacher_calls": traj.teacher_calls,
         "timings": dict(traj.timings),
+        "tampered": list(traj.tampered),
         "prefix": conversation_to_json(traj.prefix),
         "turns": [turn_to_json(t) for t in traj.turns],
     }
@@ -98,6 +99,7 @@ def trajectory_from_json(data: Mapping[str, Any], where: str) -> Trajectory:
             episode=int(data.get("episode", -1)),
             teacher_calls=int(data.get("teacher_calls", 0)),
             timings={str(k): float(v) for k, v in dict(data.get("timings", {})).items()},
+            tampered=tuple(str(p) for p in data.get("tampered", [])),
         )
     except KeyError as exc:
         raise RecordFormatError(f"{where}: trajectory is missing field {exc.args[0]!r}") from None

@@ -128,7 +128,6 @@ def prepare_task(task: Task, cfg: SwebenchEvalConfig) -> Task:
 
 
 def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -> tuple[InstanceOutcome, Trajectory]:
-    from swe_dagger.envs.evaluation import evaluate_patch
     from swe_dagger.envs.swe_env import SWEEnv
 
     with SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
@@ -156,11 +155,11 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
             patch, resolution = str(info.get("patch", "")), info.get("resolution")
         else:  # auto-submit the final diff
             patch = env.workspace_diff()
-            resolution = evaluate_patch(env.sandbox, ready, patch, cfg.test_timeout_s).resolution \
-                if patch.strip() else None
+            resolution = env.evaluate(patch).resolution if patch.strip() else None  # as a submission is graded
     traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
                       resolution=info.get("resolution"), terminated=terminated, truncated=truncated, error=error,
-                      teacher_calls=len(turns) if actor.author == "teacher" else 0)
+                      teacher_calls=len(turns) if actor.author == "teacher" else 0,
+                      tampered=tuple(info.get("tampered") or ()))
     status: Status = "error" if error else "empty_patch" if not patch.strip() else \
         "resolved" if resolution == "FULL" else "unresolved"
     outcome = InstanceOutcome(ready.instance_id, ready.repo, status, resolution, terminated, patch, len(turns), error)
