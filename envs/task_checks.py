@@ -54,7 +54,7 @@ def missing_commits(tasks: Sequence[Task]) -> dict[str, str]:
         if task.repo_path is None or not task.base_commit.strip():
             continue
         if len(task.base_commit.split()) != 1:
-            problems[task.instance_id] = f"base_commit {task.base_commit!r} is not a commit name"
+            problems[task.instance_id] = f"{task.base_commit!r} is not a commit name"
         else:
             by_repo.setdefault(task.repo_path, []).append(task)
     for repo, group in by_repo.items():
@@ -68,5 +68,5 @@ def missing_commits(tasks: Sequence[Task]) -> dict[str, str]:
             continue
         for task, answer in zip(group, answers, strict=True):
             if answer.split()[1:2] != ["commit"]:  # "<sha> commit <size>", else "<name> missing"
-                problems[task.instance_id] = f"base_commit {task.base_commit!r} is not a commit of {repo}"
+                problems[task.instance_id] = f"{task.base_commit!r} is not a commit of {repo}"
     return problems
