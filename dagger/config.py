@@ -154,7 +154,7 @@ class SFTConfig:
     """``auto``: bf16 on a GPU that supports it, fp32 on CPU."""
 
     def __post_init__(self) -> None:
-        check_bounds("sft", self, positive=("lr",), at_least_0=("weight_decay", "warmup_steps"),
+        check_bounds("sft", self, at_least_0=("lr", "weight_decay", "warmup_steps"),
                      at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha"))
 
 
@@ -212,8 +212,8 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         check_bounds("grpo", self, at_least_1=("group_size", "tasks_per_step", "epochs", "minibatches",
                                                "micro_batch_size"),
-                     at_least_0=("steps", "eval_every", "kl_coef", "sft_coef", "max_grad_norm"),
-                     positive=("temperature", "lr", "clip_eps_low", "clip_eps_high", "tis_cap"))
+                     at_least_0=("steps", "eval_every", "lr", "kl_coef", "sft_coef", "max_grad_norm"),
+                     positive=("temperature", "clip_eps_low", "clip_eps_high", "tis_cap"))
         if self.clip_eps_low >= 1:
             raise ConfigError(f"grpo.clip_eps_low must be < 1 (the ratio's floor is 1 - clip_eps_low), "
                               f"got {self.clip_eps_low}")

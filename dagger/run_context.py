@@ -210,7 +210,8 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
             lock.acquire()  # before reading it: another process may be writing it
         if resume:
             if not (run_dir / "config.yaml").is_file():
-                raise RunDirError(f"--resume {run_dir}: no run there (config.yaml is missing)")
+                raise RunDirError(f"--resume {run_dir}: no run there (config.yaml is missing; if a start failed "
+                                  "there, run the command that started it again)")
             cfg = replace(load_resolved(run_dir), run_dir=str(run_dir))
         else:
             _refuse_existing_run(run_dir)

@@ -46,7 +46,7 @@ BAD_VALUES = [
     ("sft.warmup_steps=-1", "sft.warmup_steps"), ("sft.lora_r=0", "sft.lora_r"), ("sft.lora_alpha=0", "sft.lora_alpha"),
     ("sft.precision=fp8", "sft.precision"),
     ("eval.episodes=-1", "eval.episodes"), ("eval.every=0", "eval.every"),
-    ("grpo.lr=0", "grpo.lr"), ("grpo.temperature=0", "grpo.temperature"), ("grpo.clip_eps_low=1", "grpo.clip_eps_low"),
+    ("grpo.lr=-1", "grpo.lr"), ("grpo.temperature=0", "grpo.temperature"), ("grpo.clip_eps_low=1", "grpo.clip_eps_low"),
     ("grpo.clip_eps_high=inf", "grpo.clip_eps_high"), ("grpo.group_size=0", "grpo.group_size"),
     ("grpo.steps=-1", "grpo.steps"), ("grpo.tis_cap=0", "grpo.tis_cap"), ("grpo.kl_coef=-1", "grpo.kl_coef"),
     ("phases=[{grpo: {micro_batch_size: 0}}]", "phases[0].grpo: grpo.micro_batch_size"),
