@@ -59,7 +59,7 @@ def test_train_and_resume_refuse_a_locked_run_dir(tmp_path: Path, hold_lock: Hol
     holder.stdin.close()
     holder.wait(timeout=30)
     line = error_line(cli("train", "--resume", str(run_dir)))  # the lock is free: now it looks for the run
-    assert "no run there (config.yaml is missing)" in line
+    assert "no run there (config.yaml is missing" in line
 
 
 def test_eval_commands_refuse_a_locked_out_dir(shape_tasks: list[Task], tiny_student_dir: Path, tmp_path: Path,
