@@ -203,6 +203,8 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     (:class:`~swe_dagger.dagger.dir_lock.DirLock`) before it is read or written, and ``config.yaml`` is written
     last: a start that fails leaves no run behind, so the same command can be run again in the same directory."""
     run_dir = cfg.resolved_run_dir()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run_dir {run_dir} is a file, not a directory")
     with ExitStack() as undo:  # closes what was opened if the start fails; ``pop_all`` hands it to the context
         lock = DirLock(run_dir)
         undo.callback(lock.release)
