@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
 import typer
 
@@ -38,6 +39,8 @@ def _mount_subapps() -> None:
 
 
 def main() -> None:
+    # importing swebench (grading) calls logging.basicConfig(level=INFO): keep httpx from logging every teacher request
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _mount_subapps()
     app()
 

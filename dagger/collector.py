@@ -182,6 +182,7 @@ class Collector:
             teacher_id=self.teacher.teacher_id if self.teacher is not None and ep.teacher_calls else None,
             teacher_model=self._teacher_model if ep.teacher_calls else None,
             student_version=self.model_version,
+            tampered=last.tampered,
         )
 
     def close(self) -> None:

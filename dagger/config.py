@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from swe_dagger.dagger import config_io
-from swe_dagger.dagger.config_io import ConfigError
+from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.provenance import strip_provenance
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "load_config", "load_resolved", "phase_plan",
@@ -38,6 +38,11 @@ class TasksConfig:
     suite_max_tasks: int | None = 60
     """Size of the default suite to prepare (``null`` = the full suite); ignored for task files."""
 
+    def __post_init__(self) -> None:
+        if not self.train.strip() or not self.test.strip():
+            raise ConfigError("tasks.train and tasks.test must name a task file or 'default', got an empty string")
+        check_bounds("tasks", self, at_least_1=("max_train", "max_test", "suite_max_tasks"))
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -51,6 +56,9 @@ class EnvConfig:
     """Accept tasks that ``swe-dagger tasks validate`` has not marked (their reward may be wrong). The default suite
     is validated when it is prepared; for your own file run ``swe-dagger tasks validate FILE`` and train on
     the ``.validated.jsonl`` file it writes, or set ``env.allow_unvalidated=true`` to train on it as it is."""
+
+    def __post_init__(self) -> None:
+        check_bounds("env", self, at_least_1=("max_turns",), positive=("command_timeout_s",))
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,9 @@ class StudentConfig:
     before the first reply on the default suite: the tiny student learns to read the issue's module name across
     that); ``default`` = the full rules in the system prompt and in the reset observation (~780 tokens)."""
 
+    def __post_init__(self) -> None:
+        check_bounds("student", self, at_least_1=("max_new_tokens", "max_prompt_tokens"), at_least_0=("temperature",))
+
 
 @dataclass(frozen=True)
 class TeacherConfig:
@@ -83,6 +94,10 @@ class TeacherConfig:
     """Keyword options for the teacher's constructor (strings; the teacher's factory types them)."""
     cache: bool = True
     """Keep a label cache in the run directory so a resumed run never pays for a label twice."""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("teacher.name is empty: name a teacher (oracle, chat, replay, or pkg.module:Class)")
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,10 @@ class DaggerConfig:
     """``linear`` only: β at the last iteration."""
     mixing: Literal["per_turn", "per_episode", "prefix"] = "per_turn"
     """Who acts: the teacher with probability β each turn, or for a whole episode, or after a student prefix."""
+
+    def __post_init__(self) -> None:
+        check_bounds("dagger", self, fraction=("beta", "beta_end"),
+                     at_least_1=("iterations", "episodes_per_iteration", "labels_per_iteration", "num_envs"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,10 @@ class SFTConfig:
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """``auto``: bf16 on a GPU that supports it, fp32 on CPU."""
 
+    def __post_init__(self) -> None:
+        check_bounds("sft", self, at_least_0=("lr", "weight_decay", "warmup_steps"),
+                     at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha"))
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -145,6 +168,9 @@ class EvalConfig:
     """Evaluate after every N-th iteration (the last one always)."""
     label: bool = True
     """Have the teacher label the student's held-out states (no effect on the episodes) to measure agreement."""
+
+    def __post_init__(self) -> None:
+        check_bounds("eval", self, at_least_0=("episodes",), at_least_1=("every",))
 
 
 @dataclass(frozen=True)
@@ -185,19 +211,13 @@ class GRPOConfig:
     """Evaluate the student alone (``eval`` section) after every N-th step and after the last (0 = never)."""
 
     def __post_init__(self) -> None:
-        positive = {"group_size": self.group_size, "tasks_per_step": self.tasks_per_step, "epochs": self.epochs,
-                    "minibatches": self.minibatches, "micro_batch_size": self.micro_batch_size}
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"grpo.{name} must be >= 1, got {value}")
-        if self.steps < 0 or self.eval_every < 0:
-            raise ConfigError(f"grpo.steps and grpo.eval_every must be >= 0, got {self.steps}, {self.eval_every}")
-        if self.temperature <= 0:
-            raise ConfigError(f"grpo.temperature must be > 0 (GRPO samples its groups), got {self.temperature}")
-        if self.tis_cap is not None and self.tis_cap <= 0:
-            raise ConfigError(f"grpo.tis_cap must be > 0 or null, got {self.tis_cap}")
-        if self.kl_coef < 0 or self.sft_coef < 0 or self.max_grad_norm < 0:
-            raise ConfigError("grpo.kl_coef, grpo.sft_coef and grpo.max_grad_norm must be >= 0")
+        check_bounds("grpo", self, at_least_1=("group_size", "tasks_per_step", "epochs", "minibatches",
+                                               "micro_batch_size"),
+                     at_least_0=("steps", "eval_every", "lr", "kl_coef", "sft_coef", "max_grad_norm"),
+                     positive=("temperature", "clip_eps_low", "clip_eps_high", "tis_cap"))
+        if self.clip_eps_low >= 1:
+            raise ConfigError(f"grpo.clip_eps_low must be < 1 (the ratio's floor is 1 - clip_eps_low), "
+                              f"got {self.clip_eps_low}")
 
 
 @dataclass(frozen=True)
@@ -227,6 +247,9 @@ class RunConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
 
     def __post_init__(self) -> None:
+        check_bounds("", self, at_least_0=("seed",))
+        if self.run_dir is not None and not self.run_dir.strip():
+            raise ConfigError("run_dir is empty: give a directory or null (runs/<mode>-<seed>)")
         parse_phases(self.phases)
 
     def resolved_run_dir(self) -> Path:
@@ -322,5 +345,10 @@ def load_resolved(run_dir: Path) -> RunConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
     return config_io.from_mapping(RunConfig, strip_provenance(data))

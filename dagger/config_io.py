@@ -8,6 +8,7 @@ the key and lists the ones that exist.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -116,7 +117,34 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
         raise ConfigError(f"unknown config key {key!r}; {cls.__name__} has: {', '.join(names)}")
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a value check in __post_init__ names the section's own key: say where it came from
+        if where and not str(exc).startswith(where):
+            raise ConfigError(f"{where}: {exc}") from None
+        raise
+
+
+_BOUNDS = {"at_least_1": (">= 1", lambda v: v >= 1), "at_least_0": (">= 0", lambda v: v >= 0),
+           "positive": ("> 0", lambda v: v > 0), "fraction": ("in [0, 1]", lambda v: 0 <= v <= 1)}
+
+
+def check_bounds(section: str, obj: Any, **names: tuple[str, ...]) -> None:
+    """Raise ``ConfigError`` naming ``section.field`` (``field`` for ``section=""``) for the first field of ``obj``
+    out of its bound.
+
+    Keywords are bounds (``at_least_1``, ``at_least_0``, ``positive``, ``fraction``), values the field names they
+    apply to; ``None`` (an optional field left unset) passes, NaN and infinities fail every bound."""
+    for bound, fields in names.items():
+        text, holds = _BOUNDS[bound]
+        for name in fields:
+            value = getattr(obj, name)
+            if value is None:
+                continue
+            finite = isinstance(value, (int, float)) and math.isfinite(value)
+            if not (finite and holds(value)):
+                key = f"{section}.{name}" if section else name
+                raise ConfigError(f"{key} must be {'' if finite else 'a finite number '}{text}, got {value!r}")
 
 
 def to_mapping(obj: Any) -> Any:

@@ -35,6 +35,8 @@ class Step:
     """The graded patch (submitted steps)."""
     failed_tests: tuple[str, ...] | None = None
     """F2P + P2P tests that failed on the graded patch (graded steps)."""
+    tampered: tuple[str, ...] = ()
+    """Protected paths (tests, conftest.py, ...) the submitted diff touched; grading left them out."""
 
 
 class EnvWorker:
@@ -66,6 +68,7 @@ class EnvWorker:
             seconds=time.perf_counter() - start,
             patch=info.get("patch") if terminated else None,
             failed_tests=failed_tests(info) if info.get("resolution") is not None else None,
+            tampered=tuple(info.get("tampered") or ()),
         )
 
     def close(self) -> None:

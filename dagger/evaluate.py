@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from swe_dagger.agents.protocol import SamplingParams
+from swe_dagger.dagger.checkpoint_files import CheckpointError, check_checkpoint
 from swe_dagger.dagger.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.dataset import append_trajectory, read_trajectories
+from swe_dagger.dagger.dir_lock import DirLock
 from swe_dagger.dagger.durable import AppendLog, atomic_write_json
 from swe_dagger.dagger.env_worker import make_swe_env
 from swe_dagger.dagger.metrics import RolloutStats, rollout_stats
 from swe_dagger.dagger.progress import Display
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.schedule import derive_seed
+from swe_dagger.envs.task import Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,19 +36,33 @@ class EvalSettings:
 
 
 def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: EvalSettings) -> RolloutStats:
-    """One greedy episode per task (the first ``max_tasks``); writes ``episodes.jsonl`` and ``results.json``."""
-    from swe_dagger.agents.agent import Agent, AgentConfig
-    from swe_dagger.agents.hf_policy import HFPolicy
-    from swe_dagger.dagger.trainer import load_student
-    from swe_dagger.envs.loading import load_tasks
+    """One greedy episode per task (the first ``max_tasks``); writes ``episodes.jsonl`` and ``results.json``.
 
+    The checkpoint's files and the task file are checked first (``CheckpointError``, ``TaskFormatError``), and
+    ``out_dir`` is locked while the evaluation writes it (``DirLockedError`` names the process holding it)."""
+    from swe_dagger.dagger.trainer import load_student
+    from swe_dagger.envs.loading import TaskFormatError, load_tasks
+
+    check_checkpoint(checkpoint)
     tasks = load_tasks(tasks_source)[: s.max_tasks]
     if not tasks:
-        raise ValueError(f"--tasks {tasks_source}: no tasks")
-    log = AppendLog(out_dir / "episodes.jsonl")
-    if log.path.exists() and log.path.stat().st_size:
-        raise FileExistsError(f"{log.path} exists; pick another --out")
-    model, tokenizer = load_student(checkpoint, trainable=False)
+        raise TaskFormatError(f"--tasks {tasks_source}: no tasks")
+    with DirLock(out_dir):
+        log = AppendLog(out_dir / "episodes.jsonl")
+        if log.path.exists() and log.path.stat().st_size:
+            raise FileExistsError(f"{log.path} exists; pick another --out")
+        try:
+            model, tokenizer = load_student(checkpoint, trainable=False)
+        except (OSError, ValueError, KeyError) as exc:  # what the file checks cannot see (e.g. an unknown model_type)
+            raise CheckpointError(f"{checkpoint}: cannot load the student: {exc}") from exc
+        return _run(checkpoint, tasks, tasks_source, out_dir, log, model, tokenizer, s)
+
+
+def _run(checkpoint: Path, tasks: list[Task], tasks_source: str, out_dir: Path, log: AppendLog, model: Any,
+         tokenizer: Any, s: EvalSettings) -> RolloutStats:
+    from swe_dagger.agents.agent import Agent, AgentConfig
+    from swe_dagger.agents.hf_policy import HFPolicy
+
     make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
                             allow_unvalidated=True, prompt_style=s.prompt)
     specs = [EpisodeSpec(0, e, t.instance_id, 0.0, derive_seed(s.seed, "eval", e) % 2**31, label=False)

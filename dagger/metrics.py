@@ -49,6 +49,8 @@ class RolloutStats:
     resolve_rate: float | None
     """Share of scored episodes graded FULL (episodes with an infrastructure error are not scored)."""
     infra_errors: int
+    tampered_episodes: int = 0
+    """Episodes whose submitted diff touched protected paths (tests, conftest.py, ...): reward-hacking attempts."""
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -71,6 +73,7 @@ def rollout_stats(trajs: Sequence[Trajectory]) -> RolloutStats:
         mean_turns=_rate(sum(len(traj.turns) for traj in trajs), len(trajs)),
         resolve_rate=_rate(sum(traj.resolution == "FULL" for traj in scored), len(scored)),
         infra_errors=len(trajs) - len(scored),
+        tampered_episodes=sum(bool(traj.tampered) for traj in trajs),
     )
 
 

@@ -64,3 +64,6 @@ class Trajectory:
     """The model behind that teacher when it names one (chat teachers); ``None`` for the oracle."""
     student_version: str = ""
     """The student checkpoint the episode's collection ran with (also on teacher-only episodes)."""
+    tampered: tuple[str, ...] = ()
+    """Protected paths the submitted diff touched (tests, conftest.py, ...; see ``envs.protected``), left out of
+    grading: a count of reward-hacking attempts."""

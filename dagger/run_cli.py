@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -21,11 +21,8 @@ def train_command(
     """Train a student by DAgger (default: the default suite, tiny local student, oracle teacher, local sandbox)."""
     from dataclasses import replace
 
-    from swe_dagger.agents.vllm_install import VLLMUnavailable
     from swe_dagger.dagger.config import load_config
     from swe_dagger.dagger.loop import train
-    from swe_dagger.dagger.run_context import RunDirError
-    from swe_dagger.envs.loading import TaskFormatError
 
     try:
         if resume is not None:
@@ -34,14 +31,30 @@ def train_command(
             cfg = replace(load_config(), run_dir=str(resume))
         else:
             cfg = load_config(config, [*(overrides or []), *([f"mode={mode}"] if mode else [])])
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    try:
         run_dir = train(cfg, resume=resume is not None)
-    except (ConfigError, RunDirError, TaskFormatError, VLLMUnavailable) as exc:  # the user's input, not a crash
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except _user_errors() as exc:  # the user's input or a service they named, not a crash
+        fail(exc)
     typer.echo(str(run_dir))
+
+
+def _user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
+    """Failures that are one ``error:`` line (exit 2), not a traceback: they name what the user must change."""
+    from swe_dagger.agents.vllm_install import VLLMUnavailable
+    from swe_dagger.dagger.dir_lock import DirLockedError
+    from swe_dagger.dagger.run_context import RunDirError
+    from swe_dagger.envs.loading import TaskFormatError
+    from swe_dagger.sandbox.protocol import SandboxUnavailable
+    from swe_dagger.teachers.protocol import TeacherError
+
+    return (ConfigError, RunDirError, DirLockedError, TaskFormatError, VLLMUnavailable, SandboxUnavailable,
+            TeacherError, *more)
+
+
+def fail(exc: BaseException | str) -> NoReturn:
+    """Print ``error: <message>`` on one line to stderr and exit 2."""
+    message = " ".join(str(exc).split("\n"))
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 def eval_command(
@@ -59,18 +72,23 @@ def eval_command(
     """Run the student alone (greedy) on TASKS; writes episodes.jsonl and results.json."""
     import json
 
+    from swe_dagger.agents.prompts import PROMPT_STYLES
+    from swe_dagger.dagger.checkpoint_files import CheckpointError
+    from swe_dagger.dagger.config_checks import check_sandbox
     from swe_dagger.dagger.evaluate import EvalSettings, evaluate_checkpoint
 
-    if not checkpoint.is_dir():
-        raise typer.BadParameter(f"{checkpoint} is not a checkpoint directory")
-    from swe_dagger.agents.prompts import PROMPT_STYLES
-
     if prompt not in PROMPT_STYLES:
-        raise typer.BadParameter(f"--prompt {prompt!r}: use {' or '.join(reversed(PROMPT_STYLES))}")
+        fail(f"--prompt {prompt!r}: use {' or '.join(reversed(PROMPT_STYLES))}")
+    if max_turns < 1 or num_envs < 1 or (max_tasks is not None and max_tasks < 1):
+        fail(f"--max-turns, --num-envs and --max-tasks must be >= 1, got {max_turns}, {num_envs}, {max_tasks}")
     out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
     settings = EvalSettings(sandbox=sandbox, max_turns=max_turns, num_envs=num_envs, max_tasks=max_tasks,
                             progress=not no_progress, prompt=prompt)
-    stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)
+    try:
+        check_sandbox(sandbox, "--sandbox")
+        stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)
+    except _user_errors(CheckpointError, FileExistsError) as exc:
+        fail(exc)
     typer.echo(json.dumps({"out": str(out_dir), "resolve_rate": stats.resolve_rate, "episodes": stats.episodes,
                            "format_error_rate": stats.format_error_rate, "mean_turns": stats.mean_turns}))
 

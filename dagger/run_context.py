@@ -2,8 +2,10 @@
 live.
 
 ``open_run`` makes a fresh run directory (refusing to overwrite a different run) or reopens one for ``--resume``
-with the config saved in it. Phase markers are empty files written atomically: a phase is done iff its marker
-exists, so a kill at any moment leaves a state the resumed run can read.
+with the config saved in it. It checks every value before it writes anything, and holds the directory's lock
+until the run closes: a second process on the same directory is refused with the holder's PID. Phase markers are
+empty files written atomically: a phase is done iff its marker exists, so a kill at any moment leaves a state the
+resumed run can read.
 
 With ``student.backend: vllm`` the run holds ONE :class:`~swe_dagger.agents.vllm_student.VLLMStudent` (its server
 starts on the first rollout and is synced to each new checkpoint); a missing vLLM install fails in ``open_run``,
@@ -13,13 +15,16 @@ before any work, with the message that says how to install it.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swe_dagger.dagger.config import ConfigError, RunConfig, load_resolved, save_resolved
+from swe_dagger.dagger.config_checks import check_runnable
+from swe_dagger.dagger.dir_lock import DirLock
 from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.progress import Display
 from swe_dagger.envs.task import Task
@@ -48,6 +53,8 @@ class RunContext:
     """A ``torch.utils.tensorboard.SummaryWriter`` or ``None``."""
     vllm_student: VLLMStudent | None = None
     """The run's vLLM server for student rollouts (``student.backend: vllm``), else ``None``."""
+    lock: DirLock | None = None
+    """The run directory's lock, held until :meth:`close`."""
 
     def checkpoint(self, iteration: int) -> Path:
         return self.run_dir / "checkpoints" / f"iter_{iteration:03d}"
@@ -82,7 +89,8 @@ class RunContext:
         return float(getattr(usage, "seconds", 0.0)), getattr(usage, "dollars", None)
 
     def close(self) -> None:
-        """Stop the vLLM student, close the teacher, TensorBoard and the display; safe twice."""
+        """Stop the vLLM student, close the teacher, TensorBoard and the display, release the run dir; safe
+        twice."""
         vllm, self.vllm_student = self.vllm_student, None
         teacher, self.teacher = self.teacher, _ClosedTeacher()
         tb, self.tb = self.tb, None
@@ -93,9 +101,13 @@ class RunContext:
             try:
                 teacher.close()
             finally:
-                if tb is not None:
-                    tb.close()
-                self.display.close()
+                try:
+                    if tb is not None:
+                        tb.close()
+                    self.display.close()
+                finally:
+                    if self.lock is not None:
+                        self.lock.release()
 
 
 class _ClosedTeacher:
@@ -152,9 +164,6 @@ def _vllm_python(cfg: RunConfig) -> str | None:
     :class:`~swe_dagger.agents.vllm_install.VLLMUnavailable` (says how to install it) when there is none."""
     if cfg.student.backend != "vllm":
         return None
-    if cfg.student.model != "tiny" and not (Path(cfg.student.model) / "config.json").is_file():
-        raise ValueError(f"student.backend=vllm: student.model={cfg.student.model!r} is not a local model directory "
-                         "with a config.json (the run serves its own checkpoints; download hub models first)")
     from swe_dagger.agents.vllm_install import find_vllm_python
 
     return find_vllm_python()
@@ -188,52 +197,89 @@ def _max_model_len(cfg: RunConfig, model_dir: Path) -> int:
 
 
 def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
-    """Set up (or reopen with ``resume``) the run directory and everything the loop needs."""
-    run_dir = cfg.resolved_run_dir()
-    if resume:
-        if not (run_dir / "config.yaml").is_file():
-            raise RunDirError(f"--resume {run_dir}: no run there (config.yaml is missing)")
-        cfg = replace(load_resolved(run_dir), run_dir=str(run_dir))
-    elif (run_dir / "config.yaml").exists():
-        raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or set run_dir=...")
-    vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
-    if not cfg.progress:  # transformers' own bars (loading weights, writing shards) too
-        import transformers.utils.logging
+    """Set up (or reopen with ``resume``) the run directory and everything the loop needs.
 
-        transformers.utils.logging.disable_progress_bar()
-    display = Display(enabled=cfg.progress)
-    display.__enter__()
-    try:  # bad task files fail before the run directory exists
+    Every value is checked and the task files are loaded before anything is written; the run directory is locked
+    (:class:`~swe_dagger.dagger.dir_lock.DirLock`) before it is read or written, and ``config.yaml`` is written
+    last: a start that fails leaves no run behind, so the same command can be run again in the same directory."""
+    run_dir = cfg.resolved_run_dir()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run_dir {run_dir} is a file, not a directory")
+    with ExitStack() as undo:  # closes what was opened if the start fails; ``pop_all`` hands it to the context
+        lock = DirLock(run_dir)
+        undo.callback(lock.release)
+        if run_dir.is_dir():
+            lock.acquire()  # before reading it: another process may be writing it
+        if resume:
+            if not (run_dir / "config.yaml").is_file():
+                raise RunDirError(f"--resume {run_dir}: no run there (config.yaml is missing; if a start failed "
+                                  "there, run the command that started it again)")
+            cfg = replace(load_resolved(run_dir), run_dir=str(run_dir))
+        else:
+            _refuse_existing_run(run_dir)
+            cfg = replace(cfg, run_dir=str(run_dir))
+        check_runnable(cfg)
+        vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
+        if not cfg.progress:  # transformers' own bars (loading weights, writing shards) too
+            import transformers.utils.logging
+
+            transformers.utils.logging.disable_progress_bar()
+        display = Display(enabled=cfg.progress)
+        display.__enter__()
+        undo.callback(display.close)
         if "default" in (cfg.tasks.train, cfg.tasks.test):
             display.log("preparing the default task suite (cached after the first run)")
+        # bad task files fail before the run directory exists
         train_tasks, train_path = _load_task_file(cfg.tasks.train, "train", cfg)
         test_tasks, test_path = _load_task_file(cfg.tasks.test, "test", cfg)
-    except BaseException:
-        display.close()
-        raise
-    if not resume:
-        cfg = replace(cfg, run_dir=str(run_dir))
-        from swe_dagger.dagger.provenance import record_run_provenance, run_provenance
+        lock.acquire()  # creates the directory
+        if not resume:
+            _refuse_existing_run(run_dir)  # a concurrent start may have finished while the tasks loaded
+            shutil.rmtree(run_dir / "student_init", ignore_errors=True)  # left by a failed start, maybe another cfg
+        ctx = _open_parts(cfg, run_dir, train_tasks, test_tasks, display, vllm_python)
+        ctx.lock = lock
+        undo.callback(ctx.close)
+        if not resume:
+            from swe_dagger.dagger.provenance import record_run_provenance, run_provenance
 
-        record_run_provenance(save_resolved(cfg, run_dir), run_provenance(
-            {"train": (train_path, train_tasks), "test": (test_path, test_tasks)}))
+            # last: from here on the directory holds a run (continue it with --resume)
+            record_run_provenance(save_resolved(cfg, run_dir), run_provenance(
+                {"train": (train_path, train_tasks), "test": (test_path, test_tasks)}))
+        undo.pop_all()
+    return ctx
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
+    if (run_dir / "config.yaml").exists():
+        raise RunDirError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or set run_dir=...")
+
+
+def _open_parts(cfg: RunConfig, run_dir: Path, train_tasks: list[Task], test_tasks: list[Task], display: Display,
+                vllm_python: str | None) -> RunContext:
+    """The teacher (+ label cache), TensorBoard, the initial student and the vLLM student, in ``run_dir``."""
     from swe_dagger.agents.agent import Agent, AgentConfig
     from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 
-    teacher = make_teacher(TeacherConfig(
-        name=cfg.teacher.name, options=dict(cfg.teacher.options),
-        cache_dir=run_dir / "teacher_cache" if cfg.teacher.cache else None,
-    ))
-    tb = None
-    if cfg.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        tb = SummaryWriter(str(run_dir / "tb"))
-    init_student = _initial_student(cfg, run_dir, train_tasks)
-    return RunContext(
+    try:
+        teacher = make_teacher(TeacherConfig(
+            name=cfg.teacher.name, options=dict(cfg.teacher.options),
+            cache_dir=run_dir / "teacher_cache" if cfg.teacher.cache else None,
+        ))
+    except (ValueError, TypeError, OSError) as exc:  # e.g. an option names a file that is not there
+        raise ConfigError(f"teacher: cannot build {cfg.teacher.name!r} from teacher.options: {exc}") from exc
+    ctx = RunContext(
         cfg=cfg, run_dir=run_dir, train_tasks=train_tasks, test_tasks=test_tasks,
         agent=Agent(AgentConfig.for_style(cfg.student.prompt, max_prompt_tokens=cfg.student.max_prompt_tokens)),
-        teacher=teacher,
-        init_student=init_student, display=display, tb=tb,
-        vllm_student=_vllm_student(cfg, init_student, vllm_python),
+        teacher=teacher, init_student=Path(cfg.student.model), display=display, tb=None,
     )
+    try:
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            ctx.tb = SummaryWriter(str(run_dir / "tb"))
+        ctx.init_student = _initial_student(cfg, run_dir, train_tasks)
+        ctx.vllm_student = _vllm_student(cfg, ctx.init_student, vllm_python)
+    except BaseException:
+        ctx.close()
+        raise
+    return ctx

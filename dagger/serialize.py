@@ -78,6 +78,7 @@ def trajectory_to_json(traj: Trajectory) -> dict[str, Any]:
         "teacher_id": traj.teacher_id,
         "teacher_model": traj.teacher_model,
         "student_version": traj.student_version,
+        "tampered": list(traj.tampered),
         "prefix": conversation_to_json(traj.prefix),
         "turns": [turn_to_json(t) for t in traj.turns],
     }
@@ -108,6 +109,7 @@ def trajectory_from_json(data: Mapping[str, Any], where: str) -> Trajectory:
             teacher_id=None if data.get("teacher_id") is None else str(data["teacher_id"]),
             teacher_model=None if data.get("teacher_model") is None else str(data["teacher_model"]),
             student_version=str(data.get("student_version") or ""),
+            tampered=tuple(str(p) for p in data.get("tampered", [])),
         )
     except KeyError as exc:
         raise RecordFormatError(f"{where}: trajectory is missing field {exc.args[0]!r}") from None

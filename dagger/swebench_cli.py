@@ -45,6 +45,8 @@ def swebench_eval_command(
 ) -> None:
     """Run one episode per instance; write trajectories/, preds.jsonl, results.json (+ harness.json)."""
     from swe_dagger.agents.prompts import PROMPT_STYLES
+    from swe_dagger.dagger.dir_lock import DirLock, DirLockedError
+    from swe_dagger.dagger.run_cli import fail
     from swe_dagger.dagger.swebench_eval import SwebenchEvalConfig, evaluate_swebench
     from swe_dagger.envs.loading import TaskFormatError
     from swe_dagger.envs.swebench.datasets import load_swebench
@@ -61,26 +63,31 @@ def swebench_eval_command(
             load_repo_specs(repo_specs)
         tasks = load_swebench(dataset, ids)
     except (TaskFormatError, SpecError) as exc:
-        raise typer.BadParameter(str(exc)) from None
-    actor, closer, name = _actor(teacher, backend, model, base_url, max_turns, max_new_tokens)
-    cfg = SwebenchEvalConfig(
-        mode=cast(Literal["docker", "local"], mode), workers=workers, max_turns=max_turns, namespace=namespace,
-        pull=not no_pull, model_name=model_name or name, progress=not no_progress,
-        prompt=cast(Literal["default", "compact"], prompt),
-        local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url),
-    )
+        fail(exc)
     try:
-        outcomes = evaluate_swebench(tasks, actor, out, cfg, meta={"dataset": dataset})
-    finally:
-        closer()
-    summary: dict[str, object] = {"out": str(out), "instances": len(outcomes),
-                                  "resolved": sum(o.status == "resolved" for o in outcomes),
-                                  "errors": sum(o.status == "error" for o in outcomes)}
-    if harness:
-        summary["harness"] = _harness(out, tasks, workers, namespace, outcomes)
-    typer.echo(json.dumps(summary))
-    if summary["errors"]:
-        raise typer.Exit(1)
+        lock = DirLock(out).acquire()  # one evaluation per --out at a time
+    except DirLockedError as exc:
+        fail(exc)
+    with lock:  # held until the evaluation (and --harness) ends
+        actor, closer, name = _actor(teacher, backend, model, base_url, max_turns, max_new_tokens)
+        cfg = SwebenchEvalConfig(
+            mode=cast(Literal["docker", "local"], mode), workers=workers, max_turns=max_turns, namespace=namespace,
+            pull=not no_pull, model_name=model_name or name, progress=not no_progress,
+            prompt=cast(Literal["default", "compact"], prompt),
+            local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url),
+        )
+        try:
+            outcomes = evaluate_swebench(tasks, actor, out, cfg, meta={"dataset": dataset})
+        finally:
+            closer()
+        summary: dict[str, object] = {"out": str(out), "instances": len(outcomes),
+                                      "resolved": sum(o.status == "resolved" for o in outcomes),
+                                      "errors": sum(o.status == "error" for o in outcomes)}
+        if harness:
+            summary["harness"] = _harness(out, tasks, workers, namespace, outcomes)
+        typer.echo(json.dumps(summary))
+        if summary["errors"]:
+            raise typer.Exit(1)
 
 
 def _actor(teacher: str | None, backend: str, model: str, base_url: str, max_turns: int,

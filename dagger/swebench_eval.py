@@ -129,7 +129,6 @@ def prepare_task(task: Task, cfg: SwebenchEvalConfig) -> Task:
 
 
 def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -> tuple[InstanceOutcome, Trajectory]:
-    from swe_dagger.envs.evaluation import evaluate_patch
     from swe_dagger.envs.swe_env import SWEEnv
 
     with SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
@@ -157,15 +156,15 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
             patch, resolution = str(info.get("patch", "")), info.get("resolution")
         else:  # auto-submit the final diff
             patch = env.workspace_diff()
-            resolution = evaluate_patch(env.sandbox, ready, patch, cfg.test_timeout_s).resolution \
-                if patch.strip() else None
+            resolution = env.evaluate(patch).resolution if patch.strip() else None  # as a submission is graded
     traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
                       resolution=info.get("resolution"), terminated=terminated, truncated=truncated, error=error,
                       teacher_calls=len(turns) if actor.author == "teacher" else 0, patch=patch,
                       failed_tests=failed_tests(info) if terminated and resolution is not None else None,
                       teacher_id=actor.teacher.teacher_id if isinstance(actor, TeacherActor) else None,
                       teacher_model=teacher_model(actor.teacher) if isinstance(actor, TeacherActor) else None,
-                      student_version=next((t.model_version for t in turns if t.model_version), ""))
+                      student_version=next((t.model_version for t in turns if t.model_version), ""),
+                      tampered=tuple(info.get("tampered") or ()))
     status: Status = "error" if error else "empty_patch" if not patch.strip() else \
         "resolved" if resolution == "FULL" else "unresolved"
     outcome = InstanceOutcome(ready.instance_id, ready.repo, status, resolution, terminated, patch, len(turns), error)

@@ -2,18 +2,33 @@
 
 The harness starts from a clean checkout of the base commit, applies the model's patch, resets the files
 ``test_patch`` touches to the base commit (so an agent's edits to those tests don't count), applies ``test_patch``,
-runs the test command and parses its log. :func:`evaluate_patch` does exactly that inside any
-:class:`~swe_dagger.sandbox.protocol.Sandbox`, between ``snapshot()`` and ``restore()`` so the workspace it was
-given comes back untouched. Starting from ``reset()`` (not from the live workspace) makes the verdict depend only on
-the patch: an agent that commits, moves HEAD or rewrites git state cannot change what is graded.
+runs the test command and parses its log. :func:`run_tests` does that inside any
+:class:`~swe_dagger.sandbox.protocol.Sandbox`, with one protection more: the patch first goes through
+:func:`~swe_dagger.envs.protected.protect`, which drops the agent's changes to the task's test files, every
+``conftest.py``, pytest's config files, ``sitecustomize``/``*.pth`` files, package metadata, byte code and modules
+that would shadow pytest (the full list is in :mod:`~swe_dagger.envs.protected`). Those files are therefore exactly
+the base commit's when the tests run, and ``PYTEST_ADDOPTS``/``PYTEST_PLUGINS`` are unset, so only the base's own
+conftest files, config and installed plugins register pytest plugins (the agent's source changes still run when the
+tests import them: that is the fix under test). :attr:`Evaluation.tampered` lists the protected paths the patch
+touched.
+
+Where the tests run matters as much as what is applied. :func:`evaluate_fresh` grades in a workspace opened for the
+purpose (what the env does on submit): on the Docker backend the agent runs as root and can write outside the
+repository (site-packages, ``/usr/local/bin``, ``~/.local``), which no reset undoes, so only a fresh container from
+the same image is clean, as in the harness. :func:`evaluate_patch` grades in a given sandbox after ``reset()``, between
+``snapshot()`` and ``restore()``: right for trusted patches (validation's gold and empty runs), not for a workspace an
+agent has used. Starting from the base (not from the live workspace) makes the verdict depend only on the patch: an
+agent that commits, moves HEAD or rewrites git state cannot change what is graded.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from swe_dagger.envs.grading import GradeReport, grade_log, grading_command, patch_files
+from swe_dagger.envs.protected import protect
 from swe_dagger.envs.task import Task
 from swe_dagger.sandbox.protocol import Sandbox
 
@@ -39,6 +54,8 @@ class Evaluation:
     exit_code: int
     timed_out: bool
     """The test command hit its timeout; like the harness (``TESTS_TIMEOUT``) this grades as not resolved."""
+    tampered: tuple[str, ...] = ()
+    """Protected paths the patch touched, left out of grading (sorted; see :mod:`~swe_dagger.envs.protected`)."""
 
     @property
     def resolution(self) -> str:
@@ -50,7 +67,8 @@ def eval_script(task: Task, command: str, *, with_patch: bool) -> str:
 
     Apply the patch under evaluation, reset the files ``test_patch`` touches to HEAD, apply ``test_patch``, run
     ``command`` with its full log in a file (the exec output cap could cut test lines out of the middle), and
-    print the command's exit status after a marker.
+    print the command's exit status after a marker. The environment variables through which pytest loads plugins
+    are unset first (the sandbox sets neither; this keeps it so whatever the image's environment holds).
     """
     lines = []
     if with_patch:
@@ -61,6 +79,7 @@ def eval_script(task: Task, command: str, *, with_patch: bool) -> str:
     if task.test_patch.strip():
         lines.append(f"git apply -v --binary {_TEST_PATCH_FILE} || {{ echo {_TEST_PATCH_FAILED}; exit 1; }}")
     lines.append(f"rm -f {_PATCH_FILE} {_TEST_PATCH_FILE}")
+    lines.append("unset PYTEST_ADDOPTS PYTEST_PLUGINS")
     lines.append(f"( {command}\n) > {_LOG_FILE} 2>&1")
     lines.append(f"echo {_EXIT}$?")
     return "\n".join(lines)
@@ -72,11 +91,17 @@ def _exit_status(output: str) -> int | None:
 
 
 def run_tests(sandbox: Sandbox, task: Task, timeout_s: float, patch: str = "") -> Evaluation:
-    """Apply ``patch`` to the workspace as it is, then reset test files, apply ``test_patch``, run, grade.
+    """Apply ``patch`` less its protected files to the workspace as it is, reset test files, apply ``test_patch``,
+    run, grade.
 
-    Modifies the workspace (see :func:`evaluate_patch` for the harness flow on a copy).
+    Modifies the workspace (see :func:`evaluate_fresh` and :func:`evaluate_patch` for the harness flow).
     """
     command = grading_command(task)
+    try:
+        protection = protect(task, patch)
+    except ValueError as exc:
+        raise GradingError(f"task {task.instance_id}: {exc}") from exc
+    patch = protection.patch
     if patch.strip():
         sandbox.write_file(_PATCH_FILE, patch)
     if task.test_patch.strip():
@@ -95,11 +120,25 @@ def run_tests(sandbox: Sandbox, task: Task, timeout_s: float, patch: str = "") -
         raise GradingError(f"task {task.instance_id}: test command {command!r} could not run (exit {exit_code}): "
                            f"{log[-2000:]}")
     status, report = grade_log(log, task)
-    return Evaluation(report=report, test_status=status, log=log, exit_code=exit_code, timed_out=result.timed_out)
+    return Evaluation(report=report, test_status=status, log=log, exit_code=exit_code, timed_out=result.timed_out,
+                      tampered=protection.tampered)
+
+
+def evaluate_fresh(open_workspace: Callable[[], Sandbox], task: Task, patch: str, timeout_s: float) -> Evaluation:
+    """Grade ``patch`` (a diff against the base commit) in a workspace ``open_workspace`` creates, then closed.
+
+    The way to grade an agent's work: nothing it did outside its diff (a file in site-packages on Docker, an
+    ignored file a reset keeps) reaches the test run.
+    """
+    with open_workspace() as box:
+        return run_tests(box, task, timeout_s, patch)
 
 
 def evaluate_patch(sandbox: Sandbox, task: Task, patch: str, timeout_s: float) -> Evaluation:
-    """Grade ``patch`` (a diff against the base commit) as the harness would; the workspace is restored after."""
+    """Grade ``patch`` (a diff against the base commit) in ``sandbox`` after a reset; the workspace is restored after.
+
+    For trusted patches: a reset leaves anything outside the repository as it was (see the module docstring).
+    """
     snapshot = sandbox.snapshot()
     try:
         sandbox.reset()

@@ -2,6 +2,8 @@
 
 Every row is checked field by field; a malformed row raises :class:`TaskFormatError` naming the file, the row
 (number and ``instance_id`` when known) and the field, so a broken suite fails at load time, not mid-training.
+Beyond types: the ``instance_id`` is a safe file name, ``FAIL_TO_PASS`` is not empty, the patches are complete
+diffs, and ``base_commit`` exists in ``repo_path`` (see :mod:`~swe_dagger.envs.task_checks`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.envs.task import Task
+from swe_dagger.envs.task_checks import id_problem, missing_commits, patch_problem
 
 
 class TaskFormatError(ValueError):
@@ -99,14 +102,23 @@ def task_from_row(row: Mapping[str, Any], where: str = "row", base_dir: Path | N
     for key in ("instance_id", "repo"):
         if not values[key].strip():
             raise TaskFormatError(f"{where}: field {key!r} is empty")
+    if (problem := id_problem(values["instance_id"])) is not None:
+        raise TaskFormatError(f"{where}: field 'instance_id' {problem}")
     values.update({key: _text(row, key, where, required=False) for key in _OPTIONAL_TEXT})
+    for key in ("patch", "test_patch"):
+        if values[key] and (problem := patch_problem(values[key])) is not None:
+            raise TaskFormatError(f"{where}: field {key!r} is not a complete diff: {problem}")
     repo_path = _path(row, "repo_path", where, base_dir)
     if not values["base_commit"].strip() and repo_path is None:
         raise TaskFormatError(f"{where}: field 'base_commit' is empty (allowed only with a repo_path directory)")
     optional = {key: _text(row, key, where, required=False) or None for key in _OPTIONAL_STR}
+    fail_to_pass = _test_list(row, "FAIL_TO_PASS", where)
+    if not fail_to_pass:
+        raise TaskFormatError(f"{where}: field 'FAIL_TO_PASS' is missing or empty: the task names no test that the "
+                              "fix must make pass, so no patch could ever be graded")
     return Task(
         **values,
-        fail_to_pass=_test_list(row, "FAIL_TO_PASS", where),
+        fail_to_pass=fail_to_pass,
         pass_to_pass=_test_list(row, "PASS_TO_PASS", where),
         repo_path=repo_path,
         venv=_path(row, "venv", where, base_dir),
@@ -116,11 +128,24 @@ def task_from_row(row: Mapping[str, Any], where: str = "row", base_dir: Path | N
     )
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; bad bytes name the line they are on."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TaskFormatError(f"{path}: cannot read the task file ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TaskFormatError(f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+
+
 def _rows_from_file(path: Path) -> list[Any]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(_read_text(path).splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -130,7 +155,7 @@ def _rows_from_file(path: Path) -> list[Any]:
         return rows
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(_read_text(path))
         except json.JSONDecodeError as exc:
             raise TaskFormatError(f"{path}: not valid JSON ({exc})") from exc
         if isinstance(data, Mapping):
@@ -139,9 +164,13 @@ def _rows_from_file(path: Path) -> list[Any]:
             raise TaskFormatError(f"{path}: expected a JSON list of task rows")
         return data
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return list(pq.read_table(path).to_pylist())
+        try:
+            return list(pq.read_table(path).to_pylist())
+        except (pa.ArrowException, OSError) as exc:
+            raise TaskFormatError(f"{path}: not a readable parquet file ({exc})") from None
     raise TaskFormatError(f"{path}: unknown task file type {suffix!r} (expected .json, .jsonl or .parquet)")
 
 
@@ -182,6 +211,10 @@ def load_tasks(source: str | Path | Sequence[Mapping[str, Any]]) -> list[Task]:
             raise TaskFormatError(f"{label}: row {number}: field 'instance_id' {iid!r} duplicates row {first}")
         seen[task.instance_id] = number
         tasks.append(task)
+    if problems := missing_commits(tasks):
+        iid = min(problems, key=seen.__getitem__)
+        more = f" (and {len(problems) - 1} more rows)" if len(problems) > 1 else ""
+        raise TaskFormatError(f"{label}: row {seen[iid]} ({iid}): field 'base_commit': {problems[iid]}{more}")
     return tasks
 
 

@@ -2,11 +2,13 @@
 
 reset → the task prompt. step(reply) → the reply's one ```bash block runs in the repo root; the observation is
 its exit code and output. A command whose output starts with ``COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT`` submits:
-the agent's workspace is graded in a copy (test_patch applied, tests run, swebench's rules) and the episode
-terminates with reward 1.0 iff FULL. Running out of turns truncates. Format errors and failing commands are
-observations; a grading crash is ``info["error"]`` (reward 0.0, ``resolution`` None), never a silent zero. A command
-that grows the workspace past ``Limits.disk_bytes`` truncates the episode (``info["disk_exceeded"]``; the sandbox
-has reset the workspace, and the observation says so).
+the agent's diff is graded in a fresh workspace of the same task (test_patch applied, tests run, swebench's rules)
+and the episode terminates with reward 1.0 iff FULL. Only the agent's changes to non-test code count: its changes to
+the task's tests, ``conftest.py``, pytest config and the other protected paths of :mod:`swe_dagger.envs.protected`
+are left out, and ``info["tampered"]`` lists the ones it touched. Running out of turns truncates. Format errors and
+failing commands are observations; a grading crash is ``info["error"]`` (reward 0.0, ``resolution`` None), never a
+silent zero. A command that grows the workspace past ``Limits.disk_bytes`` truncates the episode
+(``info["disk_exceeded"]``; the sandbox has reset the workspace, and the observation says so).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Literal
 import gymnasium
 
 from swe_dagger.envs.actions import FormatError, is_submission, parse_action
-from swe_dagger.envs.evaluation import evaluate_patch
+from swe_dagger.envs.evaluation import Evaluation, evaluate_fresh
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.observations import TASK_PROMPT_STYLES, command_observation, task_prompt
 from swe_dagger.envs.spaces import UnicodeText
@@ -110,6 +112,12 @@ class SWEEnv(gymnasium.Env[str, str]):
         """The agent's changes so far as a ``git apply``-able diff against the base commit."""
         return self.sandbox.diff()
 
+    def evaluate(self, patch: str) -> Evaluation:
+        """Grade ``patch`` for the current task as a submission is graded: protected paths left out, in a fresh
+        workspace (the agent's is untouched). Raises when grading itself fails."""
+        task = self.current_task
+        return evaluate_fresh(lambda: self._new_sandbox(task), task, patch, self.test_timeout_s)
+
     # --- gymnasium API ---
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
@@ -166,6 +174,10 @@ class SWEEnv(gymnasium.Env[str, str]):
             except SandboxError:  # the agent broke it beyond reset (or its container vanished): start afresh
                 pass
         self.close()
+        self._sandbox = self._new_sandbox(task)
+        self._sandbox_task = task.instance_id
+
+    def _new_sandbox(self, task: Task) -> Sandbox:
         from swe_dagger.sandbox.factory import open_sandbox
 
         if self.backend == "docker" and task.repo_path is None:
@@ -177,16 +189,15 @@ class SWEEnv(gymnasium.Env[str, str]):
         else:
             source = WorkspaceSource(task.repo_path, task.base_commit or None)
         runtime = task.venv if self.backend != "docker" else None
-        self._sandbox = open_sandbox(self.backend, source, limits=self.limits, runtime=runtime, image=task.image)
-        self._sandbox_task = task.instance_id
+        return open_sandbox(self.backend, source, limits=self.limits, runtime=runtime, image=task.image)
 
     def _submit(self, sandbox: Sandbox, task: Task, info: dict[str, Any]) -> float:
-        """Grade the submitted workspace in a copy; fills ``info`` and returns the reward."""
-        info.update(resolution=None, patch="", test_status={})
+        """Grade the submitted diff in a fresh workspace; fills ``info`` and returns the reward."""
+        info.update(resolution=None, patch="", test_status={}, tampered=[])
         start = time.monotonic()
         try:
             info["patch"] = sandbox.diff()
-            evaluation = evaluate_patch(sandbox, task, info["patch"], self.test_timeout_s)
+            evaluation = self.evaluate(info["patch"])
         except Exception as exc:  # our machinery failed: report it, never score it
             info["error"] = f"grading failed: {type(exc).__name__}: {exc}"
             return 0.0
@@ -194,6 +205,7 @@ class SWEEnv(gymnasium.Env[str, str]):
             info["grading_s"] = time.monotonic() - start
         info.update(
             resolution=evaluation.resolution,
+            tampered=list(evaluation.tampered),
             test_status=evaluation.test_status,
             tests_timed_out=evaluation.timed_out,
             f2p_failure=list(evaluation.report.f2p_failure),

@@ -1,6 +1,8 @@
 """A label cache on disk keyed by (teacher id, state hash): a resumed run never pays for a label twice.
 
-The cache is an append-only JSONL file, one row per label (:class:`LabelRow`), loaded when opened.
+The cache is an append-only JSONL file, one row per label (:class:`LabelRow`), loaded when opened. When a batch
+fails (:class:`~swe_dagger.teachers.protocol.TeacherError`), the labels it did get are written before the error
+goes on, so the resumed run asks only for the rest.
 Each batch of new labels is appended with one ``write`` on an ``O_APPEND`` descriptor and fsync'd, so
 rows of concurrent writers do not interleave and a crash loses at most the batch being written. A torn
 last line (a crash mid-write) is cut off with a warning; a corrupt line anywhere else is an error.
@@ -19,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from swe_dagger.teachers.cost import TeacherUsage, usage_of
-from swe_dagger.teachers.protocol import Teacher, TeacherState
+from swe_dagger.teachers.protocol import Teacher, TeacherError, TeacherState
 
 
 def state_key(teacher_id: str, state: TeacherState) -> str:
@@ -141,13 +143,21 @@ class CachedTeacher:
         self.misses += len(todo)
         self.hits += len(states) - len(todo)
         if todo:
-            fresh = self.inner.label(list(todo.values()))
+            try:
+                fresh = self.inner.label(list(todo.values()))
+            except TeacherError as exc:  # keep the labels the failed batch did get: they were paid for
+                if len(exc.labels) == len(todo):
+                    self._keep(teacher_id, list(todo.values()), exc.labels)
+                raise
             if len(fresh) != len(todo):
                 raise RuntimeError(f"teacher {teacher_id!r} returned {len(fresh)} labels for {len(todo)} states")
-            rows = [LabelRow.of(teacher_id, s, text) for s, text in zip(todo.values(), fresh, strict=True)]
-            append_label_rows(self.path, rows)
-            self._labels.update((r.key, r.label) for r in rows)
+            self._keep(teacher_id, list(todo.values()), fresh)
         return [self._labels[k] for k in keys]
+
+    def _keep(self, teacher_id: str, states: Sequence[TeacherState], labels: Sequence[str | None]) -> None:
+        rows = [LabelRow.of(teacher_id, s, text) for s, text in zip(states, labels, strict=True) if text is not None]
+        append_label_rows(self.path, rows)
+        self._labels.update((r.key, r.label) for r in rows)
 
     def close(self) -> None:
         if not self._closed:

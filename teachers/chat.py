@@ -13,18 +13,16 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from swe_dagger.agents.openai_client import ClientConfig, OpenAIClient
 from swe_dagger.agents.openai_policy import chat_request
 from swe_dagger.agents.protocol import Conversation, Message, PolicyError, SamplingParams
 from swe_dagger.envs.actions import FormatError, parse_action
-from swe_dagger.teachers.protocol import TeacherState
+from swe_dagger.teachers.protocol import TeacherError, TeacherState
 
-
-class TeacherError(RuntimeError):
-    """A teacher could not label a state (endpoint down after retries, or no valid action after retries)."""
+__all__ = ["ChatTeacher", "ChatUsage", "TeacherError"]
 
 
 @dataclass(frozen=True)
@@ -112,11 +110,23 @@ class ChatTeacher:
         return ChatUsage(client.calls, client.prompt_tokens, client.completion_tokens, client.seconds, invalid, dollars)
 
     def label(self, states: Sequence[TeacherState]) -> list[str]:
-        """One valid action text per state, in order (states are labelled concurrently)."""
+        """One valid action text per state, in order (states are labelled concurrently). When some states fail,
+        the others still finish, and the :class:`TeacherError` carries their labels (a cache keeps them)."""
         if len(states) <= 1:
             return [self._label_one(s) for s in states]
+        labels: list[str | None] = [None] * len(states)
+        failures: list[TeacherError] = []
         with ThreadPoolExecutor(max_workers=min(len(states), self.client.config.max_concurrency)) as pool:
-            return list(pool.map(self._label_one, states))
+            futures = {pool.submit(self._label_one, s): i for i, s in enumerate(states)}
+            for future in as_completed(futures):
+                try:
+                    labels[futures[future]] = future.result()
+                except TeacherError as exc:
+                    failures.append(exc)
+        if failures:
+            raise TeacherError(f"{failures[0]} ({len(failures)} of {len(states)} states of the batch got no label; "
+                               "the others are kept)", labels=labels)
+        return [label for label in labels if label is not None]
 
     def close(self) -> None:
         self.client.close()

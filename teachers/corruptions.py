@@ -11,7 +11,7 @@ import random
 import shlex
 
 from swe_dagger.envs.task import Task
-from swe_dagger.teachers.unidiff import parse_diff
+from swe_dagger.envs.unidiff import parse_diff
 
 
 def _near_gold_line(rng: random.Random, task: Task) -> tuple[str, int]:

@@ -117,12 +117,28 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:120] or "teacher"
 
 
+def _factory(name: str, options: Mapping[str, object]) -> tuple[Callable[..., object], dict[str, object]]:
+    factory = TEACHERS.resolve(name)
+    if not callable(factory):
+        raise TypeError(f"teacher {name!r} resolves to {factory!r}, which is not a class or factory")
+    return factory, _typed_options(factory, options, name)
+
+
+def check_teacher(name: str, options: Mapping[str, object]) -> None:
+    """What :func:`make_teacher` would refuse, found without building the teacher: an unknown name
+    (``UnknownNameError``), an option it does not take, a value of the wrong type or a missing required option
+    (``TeacherOptionError``)."""
+    factory, typed = _factory(name, options)
+    try:
+        inspect.signature(factory).bind(**typed)
+    except TypeError as exc:
+        raise TeacherOptionError(f"teacher {name!r}: {exc} (give it in teacher.options)") from None
+
+
 def make_teacher(cfg: TeacherConfig) -> Teacher:
     """The configured teacher, metered, and cached when ``cfg.cache_dir`` is set."""
-    factory = TEACHERS.resolve(cfg.name)
-    if not callable(factory):
-        raise TypeError(f"teacher {cfg.name!r} resolves to {factory!r}, which is not a class or factory")
-    teacher = factory(**_typed_options(factory, cfg.options, cfg.name))
+    factory, options = _factory(cfg.name, cfg.options)
+    teacher = factory(**options)
     if not isinstance(teacher, Teacher):
         raise TypeError(
             f"teacher {cfg.name!r} built a {type(teacher).__name__}, which lacks the Teacher protocol "

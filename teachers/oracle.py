@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from swe_dagger.agents.protocol import Conversation
 from swe_dagger.envs.actions import FormatError, parse_action
 from swe_dagger.envs.task import Task
+from swe_dagger.envs.unidiff import DiffParseError, FileDiff, parse_diff
 from swe_dagger.teachers import oracle_commands as cmd
 from swe_dagger.teachers.protocol import TeacherState
 from swe_dagger.teachers.regions import RepairHunk, file_regions, repair_hunk
-from swe_dagger.teachers.unidiff import DiffParseError, FileDiff, parse_diff
 
 
 @dataclass(frozen=True)

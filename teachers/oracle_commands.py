@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Sequence
 
 from swe_dagger.envs.actions import SUBMIT_MARKER
+from swe_dagger.envs.unidiff import render_line
 from swe_dagger.teachers.regions import RepairHunk
-from swe_dagger.teachers.unidiff import render_line
 
 # A line that the action parser would take for a code fence (it would cut the bash block short).
 _FENCE_LIKE = re.compile(r"^[ \t]*```", re.MULTILINE)

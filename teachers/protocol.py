@@ -24,6 +24,16 @@ class TeacherState:
     workspace_diff: str
 
 
+class TeacherError(RuntimeError):
+    """A teacher could not label every state of a batch (endpoint down after retries, no valid action after
+    retries). ``labels`` holds, per state of the batch in order, the label it did get (``None`` where it failed;
+    empty when it got none), so a label cache keeps what was already paid for."""
+
+    def __init__(self, message: str, labels: Sequence[str | None] = ()) -> None:
+        super().__init__(message)
+        self.labels = tuple(labels)
+
+
 @runtime_checkable
 class Teacher(Protocol):
     """Returns one action text (a THOUGHT and one ```bash block) per state, in order."""

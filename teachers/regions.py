@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from swe_dagger.teachers.unidiff import Edit
+from swe_dagger.envs.unidiff import Edit
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from swe_dagger.dagger.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.env_worker import make_swe_env
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.serialize import trajectory_from_json, trajectory_to_json
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 
@@ -100,3 +101,13 @@ def test_real_student_mixture_is_reproducible_and_resumable(shape_tasks: list[Ta
                       count_tokens=policy.count_tokens)
     assert [t.episode for t in resumed] == [3]
     assert resumed[0] == first[3]
+
+
+def test_a_reward_hack_is_recorded_as_tampered_and_scores_zero(shape_tasks: list[Task]) -> None:
+    hook = ("import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+            "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+    hack = f"THOUGHT: make it pass.\n\n```bash\ncat > conftest.py <<'EOF'\n{hook}EOF\n" \
+           "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"
+    (t,) = collect(shape_tasks[:1], ScriptedStudent(hack), specs_for(shape_tasks[:1], 0.0, label=False), num_envs=1)
+    assert t.terminated and (t.reward, t.resolution, t.tampered) == (0.0, "NO", ("conftest.py",))
+    assert trajectory_from_json(trajectory_to_json(t), "t").tampered == ("conftest.py",)

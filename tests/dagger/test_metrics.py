@@ -21,17 +21,18 @@ def test_agreement_compares_commands_not_thoughts() -> None:
     assert not agrees(reply("a", "ls") + reply("b", "ls"), reply("a", "ls"))  # two blocks is a format error
 
 
-def traj(turns: list[Turn], resolution: str | None, error: str | None = None) -> Trajectory:
+def traj(turns: list[Turn], resolution: str | None, error: str | None = None,
+         tampered: tuple[str, ...] = ()) -> Trajectory:
     return Trajectory(task_id="t", prefix=(Message("user", "x"),), turns=tuple(turns), reward=0.0,
                       resolution=resolution, terminated=resolution is not None, truncated=resolution is None,
-                      error=error, teacher_calls=len(turns))
+                      error=error, teacher_calls=len(turns), tampered=tampered)
 
 
 def test_rollout_stats() -> None:
     good, bad = reply("t", "ls"), reply("t", "cat f")
     trajs = [
         traj([Turn(0, "student", good, good, "o"), Turn(1, "student", "junk", good, "o", format_error=True)], "FULL"),
-        traj([Turn(0, "teacher", bad, bad, "o"), Turn(1, "student", good, bad, "o")], "NO"),
+        traj([Turn(0, "teacher", bad, bad, "o"), Turn(1, "student", good, bad, "o")], "NO", tampered=("conftest.py",)),
         traj([Turn(0, "teacher", bad, bad, "o")], None, error="grading crashed"),
     ]
     s = rollout_stats(trajs)
@@ -39,6 +40,7 @@ def test_rollout_stats() -> None:
     assert s.agreement == 1 / 3 and s.format_error_rate == 1 / 3 and s.mean_turns == 5 / 3
     assert s.first_turn_agreement == 1.0  # one student-acted first turn, and it agrees
     assert s.resolve_rate == 1 / 2 and s.infra_errors == 1  # the crashed episode is not scored as a failure
+    assert s.tampered_episodes == 1
     empty = rollout_stats([traj([Turn(0, "teacher", bad, bad, "o")], "FULL")])
     assert empty.agreement is None and empty.format_error_rate is None and empty.first_turn_agreement is None
     late = rollout_stats([traj([Turn(0, "student", bad, good, "o"), Turn(1, "student", good, good, "o")], "NO")])

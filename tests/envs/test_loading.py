@@ -17,12 +17,18 @@ VERIFIED = DATA / "swebench_verified_complete_subset.jsonl"
 PARTIAL = DATA / "swebench_verified_partial_500.jsonl"
 
 
-@pytest.mark.parametrize(("path", "count"), [(LITE, 300), (VERIFIED, 176), (PARTIAL, 500)])
+@pytest.mark.parametrize(("path", "count"), [(LITE, 300), (VERIFIED, 176)])
 def test_real_swebench_files_load(path: Path, count: int) -> None:
     tasks = load_tasks(path)
     assert len(tasks) == count
     assert len({t.instance_id for t in tasks}) == count
     assert all(t.repo and t.base_commit and t.patch.startswith("diff --git") for t in tasks)
+
+
+def test_rows_without_tests_are_refused() -> None:
+    """The partial Verified copy has no FAIL_TO_PASS: nothing on it could be graded, so it does not load."""
+    with pytest.raises(TaskFormatError, match=r"row 1 \(astropy__astropy-12907\): field 'FAIL_TO_PASS' is missing"):
+        load_tasks(PARTIAL)
 
 
 def test_json_string_test_lists_are_decoded() -> None:
@@ -60,7 +66,8 @@ def test_local_extensions_round_trip_with_relative_paths(tmp_path: Path) -> None
     repo.mkdir(parents=True)
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")
-    row = {"instance_id": "a__b-1", "repo": "a/b", "base_commit": "abc", "problem_statement": "fix", "patch": "",
+    row = {"instance_id": "a__b-1", "repo": "a/b", "base_commit": "", "problem_statement": "fix", "patch": "",
+           "FAIL_TO_PASS": ["tests/test_a.py::test_a"],
            "repo_path": str(repo), "venv": str(venv), "test_cmd": "pytest -rA", "image": "img:1", "source": "synth"}
     task = task_from_row(row)
     out = save_tasks([task], tmp_path / "suite" / "train.jsonl")
@@ -72,7 +79,8 @@ def test_local_extensions_round_trip_with_relative_paths(tmp_path: Path) -> None
 
 
 def _row(**over: object) -> dict[str, object]:
-    base = {"instance_id": "x__y-1", "repo": "x/y", "base_commit": "c0ffee", "problem_statement": "p", "patch": ""}
+    base = {"instance_id": "x__y-1", "repo": "x/y", "base_commit": "c0ffee", "problem_statement": "p", "patch": "",
+            "FAIL_TO_PASS": ["tests/test_y.py::test_y"]}
     return {**base, **over}
 
 

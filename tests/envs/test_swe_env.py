@@ -146,7 +146,7 @@ def test_grading_crash_is_an_error_not_a_silent_zero(env: SWEEnv, calc_tasks: li
         env2.reset()
         _, reward, terminated, _, info = env2.step(SUBMIT)
     assert terminated and reward == 0.0 and info["resolution"] is None
-    assert "test_patch does not apply" in info["error"]
+    assert "test_patch line 2: unexpected 'nonsense'" in info["error"]  # it isn't a diff: grading can't begin
     no_runner = dataclasses.replace(calc_tasks[1], instance_id="calc__norunner", test_cmd="no-such-test-runner -x")
     slow = dataclasses.replace(calc_tasks[1], instance_id="calc__slow", test_cmd="sleep 30")
     with SWEEnv([no_runner, slow], max_turns=3, allow_unvalidated=True, test_timeout_s=2) as env3:

@@ -17,7 +17,6 @@ from swebench.harness.grading import get_eval_report
 from swebench.harness.test_spec.test_spec import TestSpec as HarnessSpec
 
 from swe_dagger.envs.actions import SUBMIT_MARKER
-from swe_dagger.envs.evaluation import evaluate_patch
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task
 
@@ -67,7 +66,7 @@ def test_real_instance_grades_like_the_harness(flask_task: Task, tmp_path: Path)
         assert (reward, terminated, info["resolution"]) == (0.0, True, "NO")
         assert info["test_status"]["tests/test_config.py::test_config_from_file_toml"] == "FAILED"
         assert all(info["test_status"][t] == "PASSED" for t in flask_task.pass_to_pass)
-        evaluation = evaluate_patch(env.sandbox, flask_task, info["patch"], 600)  # what the env just ran
+        evaluation = env.evaluate(info["patch"])  # what the env just ran
         assert evaluation.test_status == info["test_status"]
         assert not _harness_resolved(flask_task, evaluation.log, tmp_path)
 
@@ -78,6 +77,6 @@ def test_real_instance_grades_like_the_harness(flask_task: Task, tmp_path: Path)
         _, reward, terminated, _, info = env.step(SUBMIT)
         assert (reward, terminated, info["resolution"]) == (1.0, True, "FULL"), info
         assert len(info["test_status"]) == 19 and set(info["test_status"].values()) == {"PASSED"}
-        evaluation = evaluate_patch(env.sandbox, flask_task, info["patch"], 600)
+        evaluation = env.evaluate(info["patch"])
         assert evaluation.test_status == info["test_status"]
         assert _harness_resolved(flask_task, evaluation.log, tmp_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from swe_dagger.envs.unidiff import DiffParseError, parse_diff
 from swe_dagger.teachers.regions import file_regions, repair_hunk
-from swe_dagger.teachers.unidiff import DiffParseError, parse_diff
 
 
 def _git_diff(tmp_path: Path, before: dict[str, str], after: dict[str, str | None], *flags: str) -> str:
