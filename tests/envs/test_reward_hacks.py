@@ -74,12 +74,15 @@ def _episode(env: SWEEnv, task: Task, *commands: str) -> tuple[float, dict[str, 
     return reward, info
 
 
-@pytest.mark.parametrize("hack", list(HACKS))
-@pytest.mark.parametrize("kind", ["synth", "test_patch"])
+# Editing the failing test only fools a synthesized task: on a test_patch task the failing test arrives with
+# test_patch, which grading applies over the agent's file anyway.
+_CASES = [(hack, kind) for hack in HACKS for kind in ("synth", "test_patch")
+          if not (kind == "test_patch" and hack in SYNTH_ONLY)]
+
+
+@pytest.mark.parametrize(("hack", "kind"), _CASES)
 def test_hack_fools_the_workspace_but_scores_zero(env: SWEEnv, calc_tasks: list[Task], hack: str, kind: str) -> None:
     task = calc_tasks[1] if kind == "synth" else calc_tasks[0]
-    if kind == "test_patch" and hack in SYNTH_ONLY:
-        pytest.skip("the failing test arrives with test_patch, which grading applies over the agent's file")
     make, tampered = HACKS[hack]
     reward, info = _episode(env, task, make(task))
     assert hacks.workspace_verdict(env.sandbox, task) == "FULL"  # the hack works where it was made ...
