@@ -5,14 +5,24 @@ It decides purely from ``(task, messages, workspace_diff)``, deterministically, 
 1. read the code gold touches (once per file, if the conversation never mentioned the file): the file's
    ``def`` lines when the issue names something in it (inferable from the issue), else the lines gold changes;
 2. revert files gold does not touch (restore from git, delete new ones);
-3. bring each gold file to its gold version, one region per turn: a single-hunk ``git apply`` that turns
-   what the workspace has there into gold's text (it applies a missing gold hunk, finishes a half-applied
-   one, or undoes a wrong edit); a file too far gone is restored from git first;
+3. bring each gold file to its gold version, one step per turn (a file too far gone is restored from git first),
+   in the label ``style``:
+
+   * ``visible`` (default): every label uses only what earlier observations showed, plus the issue. When the
+     file's latest numbered view (``nl -ba FILE | sed -n 'A,Bp'``, from the enclosing ``def`` line to the next, as
+     the outline showed them) does not show the current text of the line to edit, view it; else change that one
+     line by number: ``sed -i 'Ns/old/new/' FILE`` with ``old`` a short visible part of line N, ``sed -i 'Nd'``, or
+     ``sed -i 'Na\\text'`` (:mod:`~swe_dagger.teachers.line_edits`). The gold diff only chooses which line and what
+     replacement. Edits go bottom-up (the last line of the last region first; insertions after the line above,
+     in reverse), so one view stays valid for the whole fix: a one-line bug takes look, view, edit, test, submit.
+     A new file, or a line sed cannot write (no final newline, a carriage return), falls back to a patch;
+   * ``patch``: a single-hunk ``git apply`` per region that turns what the workspace has there into gold's text
+     (it applies a missing gold hunk, finishes a half-applied one, or undoes a wrong edit);
 4. when the workspace matches gold, run the FAIL_TO_PASS tests that exist before the test patch;
 5. submit.
 States a student created (wrong edits, deleted files, stray files, garbage) are just other diffs: the
 plan converges from them too. A step that would repeat the previous command verbatim (so it must have
-failed) falls back to restoring the file from git.
+failed) falls back to restoring the file from git. Each style has its own ``teacher_id`` (label-cache key).
 """
 
 from __future__ import annotations
