@@ -13,7 +13,14 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from swe_dagger.teachers.line_edits import expressible, line_ops, numbered_lines, sed_command, view_command
+from swe_dagger.teachers.line_edits import (
+    expressible,
+    line_ops,
+    next_op,
+    numbered_lines,
+    sed_command,
+    view_command,
+)
 from swe_dagger.teachers.regions import RepairHunk
 
 MAX_VIEW_LINES = 80
@@ -53,7 +60,7 @@ def visible_edit(path: str, hunk: RepairHunk, history: Sequence[tuple[str, str]]
     """``(thought, command)``: a view of the region or its last one-line edit; ``None`` when the edit is not a
     one-line sed edit (a line without a final newline, a carriage return), for the caller to patch instead."""
     ops = line_ops(hunk)
-    op = ops[-1]
+    op = next_op(ops)
     if not expressible(op):
         return None
     if last_view(path, history).get(op.line) != op.old[:-1]:
