@@ -3,6 +3,7 @@
     python bench/teachers.py                      # FULL default suite, local sandbox
     python bench/teachers.py --max-tasks 10 --corruptions 20
     python bench/teachers.py --tasks my.validated.jsonl
+    python bench/teachers.py --style patch        # the oracle's git-apply label style (default: visible)
 
 Prints, from one run: the oracle's resolve rate on every task, its rate from randomly corrupted mid-episode
 states, its label latency (p50/p95 per state, batched), a label-cache hit's latency, and the ratio of
@@ -39,6 +40,7 @@ class Timings:
     label_s: list[float] = field(default_factory=list)
     step_s: list[float] = field(default_factory=list)
     states: list[TeacherState] = field(default_factory=list)
+    turns: list[int] = field(default_factory=list)
 
 
 def episode(env: Any, oracle: OracleTeacher, task: Task, t: Timings, rng: random.Random | None = None) -> float:
@@ -68,6 +70,7 @@ def episode(env: Any, oracle: OracleTeacher, task: Task, t: Timings, rng: random
             raise RuntimeError(f"task {task.instance_id}: {info['error']}")
         msgs += [Message("assistant", action), Message("user", obs)]
         if terminated or truncated:
+            t.turns.append(len(msgs) // 2)
             return float(reward)
 
 
@@ -77,7 +80,8 @@ def _ms(xs: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", type=Path, help="validated task file (default: the default suite, train + test)")
+    ap.add_argument("--tasks", type=Path, nargs="+", help="validated task files (default: the default suite)")
+    ap.add_argument("--style", default="visible", help="oracle label style: visible or patch")
     ap.add_argument("--max-tasks", type=int, default=None, help="cap on tasks (default: all)")
     ap.add_argument("--corruptions", type=int, default=20, help="corrupted mid-episode runs")
     ap.add_argument("--sandbox", default="local")
@@ -86,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.tasks:
-        tasks = load_tasks(args.tasks)
+        tasks = [t for path in args.tasks for t in load_tasks(path)]
     else:
         from swe_dagger.envs.synth.default_suite import ensure_default_suite
 
@@ -94,7 +98,7 @@ def main() -> None:
         tasks = load_tasks(suite.train_path) + load_tasks(suite.test_path)
     tasks = tasks[: args.max_tasks] if args.max_tasks else tasks
     env = gymnasium.make("swe_dagger/SWE-v0", tasks=tasks, sandbox=args.sandbox, max_turns=args.max_turns)
-    oracle = OracleTeacher()
+    oracle = OracleTeacher(style=args.style)
     clean, messy = Timings(), Timings()
     failed: list[str] = []
     rng = random.Random(args.seed)
@@ -124,17 +128,19 @@ def main() -> None:
     oracle.label(states)
     batched = (time.perf_counter() - start) / len(states)
     with tempfile.TemporaryDirectory() as tmp:
-        cached = CachedTeacher(OracleTeacher(), Path(tmp) / "labels.jsonl")
+        cached = CachedTeacher(OracleTeacher(style=args.style), Path(tmp) / "labels.jsonl")
         cached.label(states)
         start = time.perf_counter()
         cached.label(states)
         hit = (time.perf_counter() - start) / len(states)
     labels = clean.label_s + messy.label_s
-    print(f"tasks                      {len(tasks)} ({args.sandbox} sandbox)")
+    print(f"tasks                      {len(tasks)} ({args.sandbox} sandbox, oracle style {args.style})")
     print(f"oracle resolve rate        {resolved}/{len(tasks)} = {resolved / len(tasks):.1%}")
     if args.corruptions:
         print(f"after random corruptions   {recovered}/{args.corruptions} = {recovered / args.corruptions:.1%}")
-    print(f"turns per clean episode    {len(clean.step_s) / len(tasks):.1f}")
+    turns = clean.turns
+    print(f"turns per clean episode    {len(clean.step_s) / len(tasks):.1f} (max {max(turns)}, "
+          f"> 6 in {sum(n > 6 for n in turns)})")
     print(f"label latency per state    p50 {_ms(labels, 50):.2f} ms, p95 {_ms(labels, 95):.2f} ms (n={len(labels)})")
     print(f"batched label per state    {1000 * batched:.3f} ms")
     print(f"cache hit per state        {1000 * hit:.4f} ms  (label / hit = {statistics.mean(labels) / hit:.0f}x)")

@@ -5,14 +5,24 @@ It decides purely from ``(task, messages, workspace_diff)``, deterministically, 
 1. read the code gold touches (once per file, if the conversation never mentioned the file): the file's
    ``def`` lines when the issue names something in it (inferable from the issue), else the lines gold changes;
 2. revert files gold does not touch (restore from git, delete new ones);
-3. bring each gold file to its gold version, one region per turn: a single-hunk ``git apply`` that turns
-   what the workspace has there into gold's text (it applies a missing gold hunk, finishes a half-applied
-   one, or undoes a wrong edit); a file too far gone is restored from git first;
+3. bring each gold file to its gold version, one step per turn (a file too far gone is restored from git first),
+   in the label ``style``:
+
+   * ``visible`` (default): every label uses only what earlier observations showed, plus the issue. When the
+     file's latest numbered view (``nl -ba FILE | sed -n 'A,Bp'``, from the enclosing ``def`` line to the next, as
+     the outline showed them) does not show the current text of the line to edit, view it; else change that one
+     line by number: ``sed -i 'Ns/old/new/' FILE`` with ``old`` a short visible part of line N, ``sed -i 'Nd'``, or
+     ``sed -i 'Na\\text'`` (:mod:`~swe_dagger.teachers.line_edits`). The gold diff only chooses which line and what
+     replacement. Edits go bottom-up (the last line of the last region first; insertions after the line above,
+     in reverse), so one view stays valid for the whole fix: a one-line bug takes look, view, edit, test, submit.
+     A new file, or a line sed cannot write (no final newline, a carriage return), falls back to a patch;
+   * ``patch``: a single-hunk ``git apply`` per region that turns what the workspace has there into gold's text
+     (it applies a missing gold hunk, finishes a half-applied one, or undoes a wrong edit);
 4. when the workspace matches gold, run the FAIL_TO_PASS tests that exist before the test patch;
 5. submit.
 States a student created (wrong edits, deleted files, stray files, garbage) are just other diffs: the
 plan converges from them too. A step that would repeat the previous command verbatim (so it must have
-failed) falls back to restoring the file from git.
+failed) falls back to restoring the file from git. Each style has its own ``teacher_id`` (label-cache key).
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ from swe_dagger.envs.actions import FormatError, parse_action
 from swe_dagger.envs.task import Task
 from swe_dagger.envs.unidiff import DiffParseError, FileDiff, parse_diff
 from swe_dagger.teachers import oracle_commands as cmd
+from swe_dagger.teachers.line_edits import line_ops
 from swe_dagger.teachers.protocol import TeacherState
 from swe_dagger.teachers.regions import RepairHunk, file_regions, repair_hunk
+from swe_dagger.teachers.visible import visible_edit
 
 
 @dataclass(frozen=True)
@@ -44,22 +56,41 @@ class OracleConfig:
     restores the file from git instead, so a badly damaged file is never rewritten by one big patch."""
     context: int = 3
     """Context lines around each edit."""
+    style: str = "visible"
+    """``visible``: numbered views and one-line ``sed -i`` edits of text a view showed; ``patch``: ``git apply``
+    hunks (see the module docstring)."""
+
+
+STYLES = ("visible", "patch")
+"""Label styles of the oracle's edits."""
 
 
 class OracleTeacher:
     """Privileged teacher: the next step toward the gold patch from any workspace state."""
 
     def __init__(
-        self, look_first: bool = True, run_tests: bool = True, max_repair_lines: int = 40, context: int = 3
+        self,
+        look_first: bool = True,
+        run_tests: bool = True,
+        max_repair_lines: int = 40,
+        context: int = 3,
+        style: str = "visible",
     ) -> None:
         """Keyword arguments are the fields of :class:`OracleConfig` (so a factory can pass options by name)."""
-        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context)
+        if style not in STYLES:
+            raise ValueError(f"oracle style {style!r} is not one of {', '.join(STYLES)}")
+        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context, style)
 
     @property
     def teacher_id(self) -> str:
         c = self.config
         # "plan=2": the look step lists def lines when the issue names the module (labels cached under the old
         # id came from the line-range look and must not be reused).
+        if c.style == "visible":  # a new label style: its own cache key
+            return (
+                f"oracle:plan=3,style=visible,look={int(c.look_first)},tests={int(c.run_tests)},"
+                f"max={c.max_repair_lines},ctx={c.context}"
+            )
         return (
             f"oracle:plan=2,look={int(c.look_first)},tests={int(c.run_tests)},max={c.max_repair_lines},ctx={c.context}"
         )
@@ -75,8 +106,9 @@ class OracleTeacher:
         task = state.task
         gold = _parse(task.patch, f"gold patch of task {task.instance_id!r}")
         workspace = _parse(state.workspace_diff, f"workspace diff of task {task.instance_id!r}")
-        previous = _previous_commands(state.messages)
-        plan = _Plan(task, gold, workspace, previous, self.config)
+        history = _history(state.messages)
+        previous = [command for command, _ in history]
+        plan = _Plan(task, gold, workspace, history, self.config)
         thought, command = plan.step()
         if previous and previous[-1] == command and command not in (cmd.SUBMIT_COMMAND, plan.tests):
             thought, command = plan.fallback()
@@ -90,15 +122,18 @@ def _parse(text: str, what: str) -> list[FileDiff]:
         raise DiffParseError(f"oracle cannot read the {exc}") from exc
 
 
-def _previous_commands(messages: Conversation) -> list[str]:
-    out = []
-    for m in messages:
+def _history(messages: Conversation) -> list[tuple[str, str]]:
+    """Each assistant turn's command ("" when it has none) and the observation that followed it ("" if none yet)."""
+    out: list[tuple[str, str]] = []
+    for k, m in enumerate(messages):
         if m.role != "assistant":
             continue
         try:
-            out.append(parse_action(m.content))
+            command = parse_action(m.content)
         except FormatError:
-            out.append("")
+            command = ""
+        after = messages[k + 1] if k + 1 < len(messages) else None
+        out.append((command, after.content if after is not None and after.role == "user" else ""))
     return out
 
 
@@ -149,10 +184,16 @@ class _Plan:
     """One decision: the state's diffs against gold, walked in plan order."""
 
     def __init__(
-        self, task: Task, gold: list[FileDiff], workspace: list[FileDiff], previous: list[str], config: OracleConfig
+        self,
+        task: Task,
+        gold: list[FileDiff],
+        workspace: list[FileDiff],
+        history: list[tuple[str, str]],
+        config: OracleConfig,
     ) -> None:
         self.task, self.gold, self.config = task, gold, config
-        self.previous = previous
+        self.history = history
+        previous = self.previous = [command for command, _ in history]
         self.said = "\n".join(previous)
         self.ws: dict[str, FileDiff] = {}
         self.ws_removed: set[str] = set()  # base paths the workspace deleted (or renamed away)
@@ -227,16 +268,26 @@ class _Plan:
             return self._restore(path, "is not in a state I can edit")
         known = {**(w.base_lines() if w else {}), **g.base_lines()}
         regions = file_regions(known, w.edits() if w else [], g.edits(), self.config.context)
+        visible: list[tuple[RepairHunk, bool]] = []
         for region in regions:
             if region.matches:
                 continue
             hunk = repair_hunk(region, self.config.context)
             fresh = region.workspace == region.base
-            gold_size = repair_hunk(dataclasses.replace(region, workspace=region.base)).changed_lines
-            limit = min(self.config.max_repair_lines, 2 * gold_size + 10)
+            gold_hunk = repair_hunk(dataclasses.replace(region, workspace=region.base))
+            limit = min(self.config.max_repair_lines, 2 * gold_hunk.changed_lines + 10)
             if not fresh and hunk.changed_lines > limit:
                 return self._restore(path, "has too many unrelated edits")
-            return self._edit(g, hunk, fresh, create=g.is_new and w is None)
+            create = g.is_new and w is None
+            if self.config.style == "patch" or create:
+                return self._edit(g, hunk, fresh, create=create)
+            if not fresh and len(line_ops(hunk)) > len(line_ops(gold_hunk)) + 2:
+                return self._restore(path, "has too many wrong lines")
+            visible.append((hunk, fresh))
+        if visible:  # the last region first: edits below never shift the lines of those above
+            hunk, fresh = visible[-1]
+            self.target = path
+            return visible_edit(path, hunk, self.history) or self._edit(g, hunk, fresh, create=False)
         return None
 
     def _edit(self, g: FileDiff, hunk: RepairHunk, fresh: bool, create: bool) -> tuple[str, str]:

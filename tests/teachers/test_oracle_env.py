@@ -55,13 +55,17 @@ def env(venv_task: Task) -> Iterator[Any]:
     env.close()
 
 
-def test_oracle_resolves_the_task_through_the_env_and_submitting_at_once_does_not(env: Any, venv_task: Task) -> None:
-    assert oracle_episode(env, OracleTeacher(), venv_task, []) == (1.0, 8)
+@pytest.mark.parametrize(("style", "turns"), [("visible", 10), ("patch", 8)])
+def test_oracle_resolves_the_task_through_the_env_and_submitting_at_once_does_not(
+    env: Any, venv_task: Task, style: str, turns: int
+) -> None:
+    assert oracle_episode(env, OracleTeacher(style=style), venv_task, []) == (1.0, turns)
     assert oracle_episode(env, _Submitter(), venv_task, [])[0] == 0.0
 
 
-def test_oracle_resolves_the_task_through_the_env_after_student_messes(env: Any, venv_task: Task) -> None:
-    oracle = OracleTeacher(run_tests=False)
+@pytest.mark.parametrize("style", ["visible", "patch"])
+def test_oracle_resolves_the_task_through_the_env_after_student_messes(env: Any, venv_task: Task, style: str) -> None:
+    oracle = OracleTeacher(run_tests=False, style=style)
     for mess in random.Random(0).sample(STUDENT_MESSES, len(STUDENT_MESSES)):
         assert oracle_episode(env, oracle, venv_task, [_bash(mess)])[0] == 1.0, mess
 

@@ -14,9 +14,11 @@ from swe_dagger.teachers.corruptions import random_corruption
 from swe_dagger.teachers.oracle import OracleTeacher, f2p_test_targets
 from swe_dagger.teachers.protocol import Teacher, TeacherState
 
+STYLES = ("visible", "patch")
+
 
 def test_clean_start_resolves_with_minimal_steps(tiny_repo, fresh_clone, kit) -> None:
-    oracle = OracleTeacher()
+    oracle = OracleTeacher(style="patch")
     assert isinstance(oracle, Teacher)
     ep = kit.run_episode(oracle, tiny_repo.task, fresh_clone)
     assert ep.submitted
@@ -36,6 +38,21 @@ def test_clean_start_resolves_with_minimal_steps(tiny_repo, fresh_clone, kit) ->
     edits = [c for c in ep.commands if c.startswith("git apply")]
     assert all(c.count("\n@@ ") == 1 for c in edits), "one hunk per edit"
     assert all("return a + b" not in c for c in edits), "edits are local, not whole-file rewrites"
+
+
+def test_clean_start_in_the_visible_style_edits_one_line_per_label(tiny_repo, fresh_clone, kit) -> None:
+    ep = kit.run_episode(OracleTeacher(), tiny_repo.task, fresh_clone)
+    assert ep.submitted and tiny_repo.resolved(fresh_clone)
+    assert kit.tree_of(fresh_clone, tiny_repo.task.base_commit) == tiny_repo.gold_tree
+    # 2 looks (numbered views), the new file, 5 one-line edits bottom-up (the views stay valid), test, submit
+    assert [c.split()[0] for c in ep.commands] == ["nl", "nl", "git", *["sed"] * 5, "PYTHONDONTWRITEBYTECODE=1", "echo"]
+    assert ep.commands[3:8] == [
+        "sed -i '28a\\        return 0' calc/ops.py",
+        "sed -i '28a\\    if not xs:' calc/ops.py",
+        "sed -i '16a\\        return None' calc/ops.py",
+        "sed -i '16a\\    if b == 0:' calc/ops.py",
+        "sed -i '5s/s\\.upper()/s.strip().upper()/' calc/utils.py",
+    ]
 
 
 def test_unresolved_without_oracle(tiny_repo, fresh_clone) -> None:
@@ -61,25 +78,27 @@ CORRUPTIONS = {
 }
 
 
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
-def test_recovers_from_corrupted_state(name: str, tiny_repo, fresh_clone, kit) -> None:
+def test_recovers_from_corrupted_state(name: str, style: str, tiny_repo, fresh_clone, kit) -> None:
     task = tiny_repo.task
     out = kit.run_bash(fresh_clone, CORRUPTIONS[name])
     assert out.startswith("<returncode>0<"), out
     assert kit.workspace_diff(fresh_clone, task.base_commit) != ""
-    ep = kit.run_episode(OracleTeacher(run_tests=False), task, fresh_clone)
+    ep = kit.run_episode(OracleTeacher(run_tests=False, style=style), task, fresh_clone)
     assert ep.submitted, "\n".join(ep.commands)
     assert kit.tree_of(fresh_clone, task.base_commit) == tiny_repo.gold_tree, "\n---\n".join(ep.commands)
 
 
-def test_twenty_random_mid_episode_corruptions(tiny_repo, tmp_path, kit) -> None:
+@pytest.mark.parametrize("style", STYLES)
+def test_twenty_random_mid_episode_corruptions(style: str, tiny_repo, tmp_path, kit) -> None:
     """A few oracle steps, then 1-3 random student edits, then the oracle finishes: >= 95% must reach gold."""
     rng = random.Random(1234)
     task = tiny_repo.task
     resolved = 0
     for k in range(20):
         repo = tiny_repo.clone(tmp_path / f"w{k}")
-        oracle = OracleTeacher(run_tests=False)
+        oracle = OracleTeacher(run_tests=False, style=style)
         msgs = [Message("system", "sys"), Message("user", task.problem_statement)]
         for _ in range(rng.randint(0, 5)):
             (text,) = oracle.label([TeacherState(task, tuple(msgs), kit.workspace_diff(repo, task.base_commit))])

@@ -1,0 +1,80 @@
+"""The ``visible`` oracle style's edit step: view the lines with numbers, then change one line the view showed.
+
+Given the repair hunk of one region (workspace text -> gold text) and the conversation so far, the step is
+either a numbered view of the region (when the file's latest ``nl -ba`` view does not show the current text of
+the line to edit) or the region's last single-line edit (:mod:`~swe_dagger.teachers.line_edits`). The view
+starts at the ``def`` line enclosing the edit and ends before the next ``def``, as the file's ``grep -n 'def '``
+outline showed them (so the range is readable off an earlier observation), else a few lines around the edit.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+from swe_dagger.teachers.line_edits import (
+    expressible,
+    line_ops,
+    next_op,
+    numbered_lines,
+    sed_command,
+    view_command,
+)
+from swe_dagger.teachers.regions import RepairHunk
+
+MAX_VIEW_LINES = 80
+"""A view from the enclosing ``def`` longer than this starts a few lines above the edit instead."""
+
+_OUTLINE_LINE = re.compile(r"^(\d+):.*\bdef ", re.MULTILINE)
+
+
+def last_view(path: str, history: Sequence[tuple[str, str]]) -> dict[int, str]:
+    """Line number -> text, as the latest ``nl -ba PATH`` command of ``history`` (command, observation) showed."""
+    prefix = f"nl -ba {shlex.quote(path)}"
+    for command, observation in reversed(history):
+        if command.startswith(prefix + " ") or command == prefix:
+            return numbered_lines(observation)
+    return {}
+
+
+def outline(path: str, history: Sequence[tuple[str, str]]) -> list[int]:
+    """The ``def`` line numbers the latest ``grep -n 'def ' PATH`` of ``history`` showed (sorted; [] if none)."""
+    command = f"grep -n 'def ' {shlex.quote(path)}"
+    for cmd, observation in reversed(history):
+        if cmd == command:
+            return sorted(int(m.group(1)) for m in _OUTLINE_LINE.finditer(observation))
+    return []
+
+
+def view_range(lo: int, hi: int, defs: Sequence[int]) -> tuple[int, int]:
+    """Lines to view so that ``lo``-``hi`` show: from the enclosing ``def`` to the line before the next one."""
+    above = [d for d in defs if d <= lo]
+    first = above[-1] if above and lo - above[-1] < MAX_VIEW_LINES else max(1, lo - 3)
+    below = [d for d in defs if d > hi]
+    last = below[0] - 1 if below and below[0] - 1 - first < MAX_VIEW_LINES else hi + 3
+    return first, max(last, hi)
+
+
+def visible_edit(path: str, hunk: RepairHunk, history: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """``(thought, command)``: a view of the region or its last one-line edit; ``None`` when the edit is not a
+    one-line sed edit (a line without a final newline, a carriage return), for the caller to patch instead."""
+    ops = line_ops(hunk)
+    op = next_op(ops)
+    if not expressible(op):
+        return None
+    if last_view(path, history).get(op.line) != op.old[:-1]:
+        first, last = view_range(min(o.line for o in ops), max(o.line for o in ops), outline(path, history))
+        command = view_command(path, first, last)
+        if history and history[-1][0] == command:
+            return None  # the view ran and still does not show the line (its output was cut): patch instead
+        return f"Show lines {first}-{last} of `{path}` with their numbers, to edit the right line.", command
+    if op.kind == "replace":
+        thought = f"Line {op.line} of `{path}` is wrong; change it."
+    elif op.kind == "delete":
+        thought = f"Line {op.line} of `{path}` should not be there; delete it."
+    elif op.kind == "append":
+        thought = f"A line is missing after line {op.line} of `{path}`; add it."
+    else:
+        thought = f"A line is missing at the top of `{path}`; add it."
+    return thought, sed_command(op, path)

@@ -1,0 +1,95 @@
+"""The ``visible`` oracle style: every edit label changes a line whose number and replaced text an earlier
+observation showed (checked mechanically on episodes run with real bash and git), and the style's options."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import shlex
+
+import pytest
+
+from swe_dagger.agents.protocol import Message
+from swe_dagger.envs.actions import parse_action
+from swe_dagger.envs.task import Task
+from swe_dagger.teachers.corruptions import random_corruption
+from swe_dagger.teachers.factory import TeacherConfig, make_teacher
+from swe_dagger.teachers.line_edits import numbered_lines
+from swe_dagger.teachers.oracle import OracleTeacher
+
+_S_SCRIPT = re.compile(r"^(\d+)s/((?:[^\\/]|\\.)*)/((?:[^\\/]|\\.)*)/$")
+_LINE_SCRIPT = re.compile(r"^(\d+)([dai])")
+
+
+def _edited_line(command: str) -> tuple[int, str] | None:
+    """``(line, replaced text)`` of a ``sed -i`` label ("" for deletions and insertions); None for other labels."""
+    if not command.startswith("sed -i "):
+        return None
+    script = shlex.split(command)[2]
+    m = _S_SCRIPT.match(script)
+    if m is not None:
+        pattern = m.group(2)
+        return int(m.group(1)), "" if pattern == "^.*$" else re.sub(r"\\(.)", r"\1", pattern)
+    m = _LINE_SCRIPT.match(script)
+    assert m is not None, f"unexpected sed label {command!r}"
+    return int(m.group(1)), ""
+
+
+def _assert_edits_visible(messages: list[Message], oracle_turns: set[int]) -> int:
+    """Every oracle ``sed -i`` label edits a line that an earlier observation's numbered view showed with the
+    replaced text in it. Returns how many edit labels were checked."""
+    checked = 0
+    for k in sorted(oracle_turns):
+        edit = _edited_line(parse_action(messages[k].content))
+        if edit is None:
+            continue
+        line, old = edit
+        shown = [numbered_lines(m.content).get(line) for m in messages[:k] if m.role == "user"]
+        assert any(text is not None and old in text for text in shown), (line, old, messages[k].content)
+        checked += 1
+    return checked
+
+
+def _named(task: Task) -> Task:
+    """The tiny task with an issue naming functions (the oracle looks at the outline, then views a function)."""
+    statement = "`calc.ops.div` and `calc.ops.mean` and `calc.utils.shout` fail."
+    return dataclasses.replace(task, problem_statement=statement)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_every_edit_label_changes_a_line_an_earlier_observation_showed(named: bool, tiny_repo, tmp_path, kit) -> None:
+    rng = random.Random(5)
+    task = _named(tiny_repo.task) if named else tiny_repo.task
+    oracle = OracleTeacher(run_tests=False)
+    checked = 0
+    for k in range(8):
+        repo = tiny_repo.clone(tmp_path / f"w{k}")
+        msgs = [Message("system", "sys"), Message("user", task.problem_statement)]
+        if k:  # a few student-like commands first (k = 0: a clean start)
+            for _ in range(rng.randint(1, 2)):
+                command = random_corruption(rng, task)
+                msgs += [Message("assistant", f"THOUGHT: try.\n\n```bash\n{command}\n```"),
+                         Message("user", kit.run_bash(repo, command))]
+        start = len(msgs)
+        ep = kit.run_episode(oracle, task, repo, messages=msgs)
+        assert ep.submitted and kit.tree_of(repo, task.base_commit) == tiny_repo.gold_tree, "\n".join(ep.commands)
+        checked += _assert_edits_visible(ep.messages, set(range(start, len(ep.messages), 2)))
+    assert checked >= 8 * 4
+
+
+def test_a_named_function_is_viewed_from_its_def_line(tiny_repo, fresh_clone, kit) -> None:
+    ep = kit.run_episode(OracleTeacher(run_tests=False), _named(tiny_repo.task), fresh_clone)
+    assert ep.commands[:2] == ["grep -n 'def ' calc/ops.py", "grep -n 'def ' calc/utils.py"]
+    # from `def mean` (28) to the line before `def describe` (35); then `def div` (16) up to `def clamp` (20)
+    views = [c for c in ep.commands if c.startswith("nl -ba calc/ops.py")]
+    assert views == ["nl -ba calc/ops.py | sed -n '28,34p'", "nl -ba calc/ops.py | sed -n '16,19p'"]
+
+
+def test_styles_have_their_own_teacher_ids_and_patch_keeps_the_old_one() -> None:
+    assert OracleTeacher(style="patch").teacher_id == "oracle:plan=2,look=1,tests=1,max=40,ctx=3"
+    assert OracleTeacher().teacher_id == "oracle:plan=3,style=visible,look=1,tests=1,max=40,ctx=3"
+    built = make_teacher(TeacherConfig("oracle", {"style": "patch"}))
+    assert built.teacher_id == OracleTeacher(style="patch").teacher_id
+    with pytest.raises(ValueError, match="'diff' is not one of visible, patch"):
+        OracleTeacher(style="diff")
