@@ -42,6 +42,8 @@ class RunEvals:
     run_dir: Path
     mode: str
     seed: int
+    student: str
+    """The initial student's name (``student.model``'s last path part, or ``tiny``)."""
     iterations: dict[int, np.ndarray]
     """iteration → array of shape (tasks, 6), columns as :data:`Counts`."""
     unfinished: tuple[int, ...] = ()
@@ -96,7 +98,7 @@ def load_run(run_dir: Path) -> RunEvals:
     if not iterations:
         raise CompareError(f"{run_dir}: no held-out evaluation episodes of a finished iteration "
                            f"(episodes/eval_iter_XXX.jsonl with metrics/iter_XXX.json); eval.episodes may be 0")
-    return RunEvals(run_dir, cfg.mode, cfg.seed, iterations, tuple(unfinished))
+    return RunEvals(run_dir, cfg.mode, cfg.seed, Path(cfg.student.model).name, iterations, tuple(unfinished))
 
 
 def rates(counts: np.ndarray, metric: str) -> np.ndarray:
@@ -133,10 +135,16 @@ def estimate(runs: Sequence[np.ndarray], metric: str, *, resamples: int = 2000, 
 
 def compare(runs: Sequence[RunEvals], *, resamples: int = 2000, seed: int = 0) -> dict[str, dict[int, dict[str,
                                                                                                          Estimate]]]:
-    """mode → iteration → metric → estimate over the runs of that mode evaluated at that iteration."""
+    """group → iteration → metric → estimate over the runs of that group evaluated at that iteration. A group is a
+    mode (``dagger``, ``bc``), or ``mode · student`` when the runs start from different students."""
     out: dict[str, dict[int, dict[str, Estimate]]] = {}
-    for mode in sorted({r.mode for r in runs}):
-        group = [r for r in runs if r.mode == mode]
+    several = len({r.student for r in runs}) > 1
+
+    def group_of(r: RunEvals) -> str:
+        return f"{r.mode} · {r.student}" if several else r.mode
+
+    for mode in sorted({group_of(r) for r in runs}):
+        group = [r for r in runs if group_of(r) == mode]
         iterations = sorted({i for r in group for i in r.iterations})
         out[mode] = {i: {m: estimate([r.iterations[i] for r in group if i in r.iterations], m, resamples=resamples,
                                      seed=seed) for m in METRICS} for i in iterations}

@@ -21,7 +21,8 @@ def compare_command(
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap RNG seed.")] = 0,
 ) -> None:
-    """Per mode and iteration: mean ± 95% CI (bootstrap over seeds, then held-out tasks) of the held-out metrics."""
+    """Per mode (and student, when runs differ in it) and iteration: mean ± 95% CI (bootstrap over seeds, then
+    held-out tasks) of the held-out metrics."""
     from rich.console import Console
 
     from swe_dagger.dagger.compare import CompareError, compare, load_run

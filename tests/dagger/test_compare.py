@@ -73,6 +73,15 @@ def test_known_means_and_sane_intervals(runs: list[Path]) -> None:
     assert row["eval/resolve_rate"] == 0.75 and row["eval/agreement"] == 0.75
 
 
+def test_runs_from_different_students_are_not_pooled(runs: list[Path], tmp_path: Path) -> None:
+    other = tmp_path / "dagger-smol"
+    write_run(other, "dagger", 0, {0: [True] * 4})
+    (other / "config.yaml").write_text((other / "config.yaml").read_text().replace("model: tiny", "model: x/smol"))
+    table = compare([load_run(runs[0]), load_run(other)], resamples=200)
+    assert set(table) == {"dagger · tiny", "dagger · smol"}
+    assert table["dagger · smol"][0]["resolve_rate"].mean == 1.0
+
+
 def test_bootstrap_is_seeded_and_resamples_seeds() -> None:
     one = np.array([[1, 1, 0, 0, 0, 0]] * 3 + [[0, 1, 0, 0, 0, 0]] * 3, dtype=float)
     none = np.array([[0, 1, 0, 0, 0, 0]] * 6, dtype=float)
