@@ -17,7 +17,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from swe_dagger.teachers.regions import RepairHunk
+from swe_dagger.teachers.regions import RepairHunk, common_ends
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,7 @@ def changed_span(old: str, new: str) -> tuple[str, str]:
     The changed characters are widened to whole whitespace-separated words, then by one more word on each side
     until the substring's first occurrence in ``old`` is the changed place.
     """
-    prefix = 0
-    while prefix < min(len(old), len(new)) and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < min(len(old), len(new)) - prefix and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
+    prefix, suffix = common_ends(old, new)
     a, b = prefix, len(old) - suffix
     while a > 0 and not old[a - 1].isspace():
         a -= 1

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from swe_dagger.envs.unidiff import Edit
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,15 +109,21 @@ class RepairHunk:
         return len(self.old) + len(self.new) - 2 * (self.leading + self.trailing)
 
 
-def repair_hunk(region: Region, context: int = 3) -> RepairHunk:
-    """The hunk that makes the workspace's text of ``region`` equal gold's, with at most ``context`` lines."""
-    old, new = region.workspace, region.gold
+def common_ends(old: Sequence[T], new: Sequence[T]) -> tuple[int, int]:
+    """How many leading and (after those) trailing items ``old`` and ``new`` share (lines or characters)."""
     prefix = 0
     while prefix < min(len(old), len(new)) and old[prefix] == new[prefix]:
         prefix += 1
     suffix = 0
     while suffix < min(len(old), len(new)) - prefix and old[-1 - suffix] == new[-1 - suffix]:
         suffix += 1
+    return prefix, suffix
+
+
+def repair_hunk(region: Region, context: int = 3) -> RepairHunk:
+    """The hunk that makes the workspace's text of ``region`` equal gold's, with at most ``context`` lines."""
+    old, new = region.workspace, region.gold
+    prefix, suffix = common_ends(old, new)
     lead, trail = min(prefix, context), min(suffix, context)
     cut_front, cut_back = prefix - lead, suffix - trail
     return RepairHunk(
