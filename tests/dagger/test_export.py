@@ -8,6 +8,7 @@ import math
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,6 +53,20 @@ def test_rows_are_the_states_the_run_trained_on(run_dir: Path, tmp_path: Path) -
     assert bad.returncode != 0 and "--format 'csv': use trl" in bad.stderr
 
 
+@pytest.fixture
+def fresh_accelerate_state() -> Iterator[None]:
+    """TRL's Trainer sets accelerate's process-wide state; later tests build their own Accelerator (mixed precision
+    settings included), which accelerate refuses once that state exists. Reset it around the test."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    try:
+        yield
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        PartialState._reset_state()
+
+
+@pytest.mark.usefixtures("fresh_accelerate_state")
 def test_trl_sft_trainer_trains_on_the_export(run_dir: Path, tmp_path: Path) -> None:
     trl = pytest.importorskip("trl", reason="pip install -e '.[dev]' installs trl")
     datasets = pytest.importorskip("datasets")
