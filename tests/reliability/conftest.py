@@ -11,6 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import typer
+from click.testing import Result
+
+from swe_dagger.dagger import run_cli, swebench_cli
 
 _spec = importlib.util.spec_from_file_location("dagger_fixtures", Path(__file__).parents[1] / "dagger" / "conftest.py")
 assert _spec is not None and _spec.loader is not None
@@ -80,3 +84,20 @@ def release_holder(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=30)
     if proc.stdout is not None and not proc.stdout.closed:
         proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    """The real ``train``/``eval``/``swebench-eval`` commands on a Typer app, run in this process."""
+    app = typer.Typer()
+    run_cli.register(app)
+    swebench_cli.register(app)
+    return app
+
+
+def one_error(result: Result) -> str:
+    """The single ``error:`` line a CLI failure prints (exit 2), asserted to be exactly that."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.stderr or result.exception
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]

@@ -10,27 +10,13 @@ from pathlib import Path
 
 import pytest
 import typer
-from click.testing import Result
 from typer.testing import CliRunner
 
-from swe_dagger.dagger import run_cli
 from swe_dagger.dagger.checkpoint_files import CheckpointError, check_checkpoint
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-    run_cli.register(app)
-    return app
-
-
-def _one_error(result: Result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2, result.stderr or result.exception
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+from .conftest import one_error
 
 
 def _empty(ckpt: Path) -> str:
@@ -72,10 +58,10 @@ def test_eval_and_train_name_a_broken_checkpoint(app: typer.Typer, fault: Callab
     needle = fault(ckpt)
     tasks = save_tasks(shape_tasks[:1], tmp_path / "tasks.jsonl")
     out = tmp_path / "eval"
-    line = _one_error(CliRunner().invoke(app, ["eval", str(ckpt), "--tasks", str(tasks), "--out", str(out)]))
+    line = one_error(CliRunner().invoke(app, ["eval", str(ckpt), "--tasks", str(tasks), "--out", str(out)]))
     assert needle in line and str(ckpt) in line and not out.exists()
     run_dir = tmp_path / "run"
-    line = _one_error(CliRunner().invoke(app, ["train", f"student.model={ckpt}", f"run_dir={run_dir}",
+    line = one_error(CliRunner().invoke(app, ["train", f"student.model={ckpt}", f"run_dir={run_dir}",
                                                f"tasks.train={tasks}", "progress=false"]))
     assert line.startswith("error: student.model: ") and needle in line and not run_dir.exists()
 
@@ -84,7 +70,7 @@ def test_eval_names_a_bad_tasks_file(app: typer.Typer, tiny_student_dir: Path, t
     out = tmp_path / "eval"
 
     def run(tasks: Path) -> str:
-        return _one_error(CliRunner().invoke(app, ["eval", str(tiny_student_dir), "--tasks", str(tasks),
+        return one_error(CliRunner().invoke(app, ["eval", str(tiny_student_dir), "--tasks", str(tasks),
                                                    "--out", str(out)]))
 
     assert "task file" in run(tmp_path / "missing.jsonl") and "does not exist" in run(tmp_path / "missing.jsonl")
@@ -93,7 +79,7 @@ def test_eval_names_a_bad_tasks_file(app: typer.Typer, tiny_student_dir: Path, t
     (tmp_path / "empty.jsonl").write_text("")
     assert "empty.jsonl: no tasks" in run(tmp_path / "empty.jsonl")
     assert not out.exists()
-    assert "--max-turns" in _one_error(CliRunner().invoke(app, ["eval", str(tiny_student_dir), "--tasks", "x",
+    assert "--max-turns" in one_error(CliRunner().invoke(app, ["eval", str(tiny_student_dir), "--tasks", "x",
                                                                 "--max-turns", "0"]))
 
 

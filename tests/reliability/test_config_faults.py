@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from click.testing import Result
 from typer.testing import CliRunner
 
-from swe_dagger.dagger import run_cli, swebench_cli
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
+
+from .conftest import one_error
 
 CLI = [sys.executable, "-m", "swe_dagger.dagger.cli"]
 
@@ -54,20 +54,6 @@ BAD_VALUES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    """The real ``train``/``eval``/``swebench-eval`` commands on a Typer app, run in this process."""
-    app = typer.Typer()
-    run_cli.register(app)
-    swebench_cli.register(app)
-    return app
-
-
-def _one_error(result: Result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2, result.stderr or result.exception
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize(("override", "key"), BAD_VALUES)
@@ -77,22 +63,22 @@ def test_a_bad_value_is_one_error_line_naming_its_key_and_nothing_is_written(
     run_dir = tmp_path / "run"
     overrides = [override] if override.startswith("run_dir=") else [override, f"run_dir={run_dir}"]
     result = CliRunner().invoke(app, ["train", *overrides, "progress=false"])
-    assert key in _one_error(result)
+    assert key in one_error(result)
     assert not run_dir.exists()
 
 
 def test_bad_values_in_a_config_file_and_in_a_saved_run_are_named(app: typer.Typer, tmp_path: Path) -> None:
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(f"run_dir: {tmp_path / 'run'}\nsft:\n  batch_size: 0\n")
-    assert "sft.batch_size must be >= 1, got 0" in _one_error(CliRunner().invoke(app, ["train", "-c", str(run_yaml)]))
+    assert "sft.batch_size must be >= 1, got 0" in one_error(CliRunner().invoke(app, ["train", "-c", str(run_yaml)]))
     assert not (tmp_path / "run").exists()
     old = tmp_path / "old"  # a run saved before values were checked
     old.mkdir()
     (old / "config.yaml").write_text("dagger:\n  beta: 1.5\n")
-    assert "dagger.beta must be in [0, 1], got 1.5" in _one_error(CliRunner().invoke(app, ["train", "--resume",
+    assert "dagger.beta must be in [0, 1], got 1.5" in one_error(CliRunner().invoke(app, ["train", "--resume",
                                                                                            str(old)]))
     (old / "config.yaml").write_text("dagger: [unclosed\n")
-    assert "cannot read" in _one_error(CliRunner().invoke(app, ["train", "--resume", str(old)]))
+    assert "cannot read" in one_error(CliRunner().invoke(app, ["train", "--resume", str(old)]))
 
 
 def _starts(cmd: list[str], run_dir: Path, timeout: float = 240) -> None:
