@@ -221,6 +221,22 @@ class GRPOConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    wandb: bool = False
+    """Also log to Weights & Biases, through the same metrics as TensorBoard (needs the ``wandb`` extra)."""
+    wandb_project: str = "swe-dagger"
+    wandb_name: str | None = None
+    """The W&B run's name (``null`` = the run directory's name)."""
+    wandb_mode: Literal["offline", "online"] = "offline"
+    """``offline``: written under ``<run_dir>/wandb`` for a later ``wandb sync``; ``online`` needs ``wandb login``."""
+    text_episodes: int = 3
+    """Held-out episodes written as text (task, outcome, each turn's command) after each evaluation (0 = none)."""
+
+    def __post_init__(self) -> None:
+        check_bounds("report", self, at_least_0=("text_episodes",))
+
+
+@dataclass(frozen=True)
 class RunConfig:
     phases: tuple[str | dict[str, dict[str, Any]], ...] = ("dagger",)
     """Training phases in order: names (``[dagger, grpo]``), or one-key mappings whose value overrides the section
@@ -245,6 +261,7 @@ class RunConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         check_bounds("", self, at_least_0=("seed",))

@@ -29,6 +29,7 @@ from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, group_stats, write_g
 from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
 from swe_dagger.dagger.metrics import rollout_stats
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.report.content import report_episodes
 from swe_dagger.dagger.run_context import RunContext
 from swe_dagger.dagger.schedule import derive_seed
 
@@ -99,10 +100,9 @@ def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
         seconds=seconds,
     )
     write_grpo_metrics(ctx.run_dir, m)
-    if ctx.tb is not None:
-        for key, value in m.flat().items():
-            ctx.tb.add_scalar(f"grpo/{key}", value, step)
-        ctx.tb.flush()
+    ctx.report.scalars({f"grpo/{key}": value for key, value in m.flat().items()}, axis="grpo_step", step=step)
+    report_episodes(ctx.report, evaluated, limit=ctx.cfg.report.text_episodes, axis="grpo_step", step=step)
+    ctx.report.flush()
     ctx.display.grpo_table(m)
     _mark(ctx, step, "complete")
 
@@ -125,17 +125,29 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list
                                                require_logprobs=g.tis_cap is not None)
         sft = sft_examples(scored, ctx.agent, tokenizer, cfg.sft.max_seq_len) if g.sft_coef > 0 else []
         ctx.display.start(f"grpo step {step} update ({len(sequences)} student turns)", total=g.epochs * g.minibatches)
+        before = _updates_before(ctx, step)
+
+        def on_step(update: int, total: int, loss: float) -> None:
+            ctx.display.advance(info=f"loss {loss:.3f}")
+            ctx.report.scalars({"grpo_update/loss": loss}, axis="grpo_update", step=before + update)
+
         result, state = grpo_update(
             model, sequences, per_sequence, g, precision=cfg.sft, pad_id=pad_token_id(tokenizer),
             seed=derive_seed(cfg.seed, "grpo", step) % 2**31, sft=sft, ref_model=ref,
             optimizer_state=_load_optimizer(ctx, step - 1),
-            on_step=lambda s, total, loss: ctx.display.advance(info=f"loss {loss:.3f}"),
+            on_step=on_step,
         )
         save_checkpoint(model, tokenizer, checkpoint(ctx, step))
         _save_optimizer(ctx, step, state)
     atomic_write_json(result_path, dataclasses.asdict(result))
     _mark(ctx, step, "trained")
     return result
+
+
+def _updates_before(ctx: RunContext, step: int) -> int:
+    """Optimizer steps of the GRPO steps before ``step`` (their saved results): ``step``'s updates continue the
+    count."""
+    return sum(int(read_json(ctx.run_dir / "grpo" / f"step_{s:03d}.json")["optimizer_steps"]) for s in range(step))
 
 
 def _optimizer_path(ctx: RunContext, step: int) -> Path:

@@ -155,7 +155,7 @@ def grpo_update(
                 optimizer.zero_grad()
                 steps += 1
                 if on_step is not None:
-                    on_step(steps, total, totals.mean("loss") or 0.0)
+                    on_step(steps, total, step_loss)
     state = optimizer.state_dict()
     release(accelerator, model)
     return _result(totals, steps, sequences, time.perf_counter() - started), state

@@ -23,6 +23,7 @@ from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.episodes import CollectRequest, collect
 from swe_dagger.dagger.grpo_phase import grpo_phase
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.report.content import report_episodes
 from swe_dagger.dagger.run_context import RunContext, open_run
 from swe_dagger.dagger.schedule import beta_for, derive_seed
 from swe_dagger.dagger.trainer import SFTResult
@@ -40,6 +41,9 @@ def train(cfg: RunConfig, *, resume: bool = False) -> Path:
             weights = PHASES[phase.name](ctx, weights)
         ctx.cfg = run_cfg
         from swe_dagger.dagger.plot import plot_curves
+        from swe_dagger.dagger.report.content import final_metrics, run_hparams
+
+        ctx.report.hparams(run_hparams(run_cfg), final_metrics(ctx.run_dir))
 
         png = plot_curves(ctx.run_dir)
         ctx.display.log(f"done: {ctx.run_dir} (curves: {png.name}, metrics.jsonl, tb/)")
@@ -105,10 +109,9 @@ def dagger_iteration(ctx: RunContext, i: int) -> None:
         teacher_dollars=None if usage[1] is None else usage[1] - (teacher_before[1] or 0.0), seconds=seconds,
     )
     metrics.write_metrics(ctx.run_dir, m)
-    if ctx.tb is not None:
-        for key, value in m.flat().items():
-            ctx.tb.add_scalar(key, value, i)
-        ctx.tb.flush()
+    ctx.report.scalars(m.flat(), axis="iteration", step=i)
+    report_episodes(ctx.report, evaluated, limit=cfg.report.text_episodes, axis="iteration", step=i)
+    ctx.report.flush()
     ctx.display.iteration_table(m)
     ctx.mark(i, "complete")
 
@@ -130,14 +133,23 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
         examples = encode_rows(rows, ctx.agent, tokenizer, cfg.sft.max_seq_len)
         steps_per_epoch = -(-len(examples) // cfg.sft.batch_size) // cfg.sft.grad_accum or 1
         ctx.display.start(f"train iter {i} (|D|={len(rows)})", total=steps_per_epoch * cfg.sft.epochs)
-        result = train_sft(
-            model, examples, cfg.sft, pad_id=pad_token_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
-            on_step=lambda step, total, loss: ctx.display.advance(info=f"loss {loss:.3f}", total=total),
-        )
+        before = _sft_steps_before(ctx, i)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            ctx.display.advance(info=f"loss {loss:.3f}", total=total)
+            ctx.report.scalars({"train_step/sft_loss": loss}, axis="sft_step", step=before + step)
+
+        result = train_sft(model, examples, cfg.sft, pad_id=pad_token_id(tokenizer),
+                           seed=derive_seed(cfg.seed, "sft", i) % 2**31, on_step=on_step)
         save_checkpoint(model, tokenizer, ctx.checkpoint(i))
         atomic_write_json(result_path, dataclasses.asdict(result))
         ctx.mark(i, "trained")
     return result
+
+
+def _sft_steps_before(ctx: RunContext, i: int) -> int:
+    """SFT optimizer steps of the iterations before ``i`` (their saved results): ``i``'s steps continue the count."""
+    return sum(int(read_json(ctx.run_dir / "sft" / f"iter_{j:03d}.json")["steps"]) for j in range(i))
 
 
 def _evaluate(ctx: RunContext, i: int) -> list[Trajectory] | None:

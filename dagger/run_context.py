@@ -1,4 +1,4 @@
-"""Everything a run holds open (tasks, agent, teacher, the vLLM student, display, TensorBoard) and where its files
+"""Everything a run holds open (tasks, agent, teacher, the vLLM student, display, metrics sinks) and where its files
 live.
 
 ``open_run`` makes a fresh run directory (refusing to overwrite a different run) or reopens one for ``--resume``
@@ -27,6 +27,7 @@ from swe_dagger.dagger.config_checks import check_runnable
 from swe_dagger.dagger.dir_lock import DirLock
 from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.progress import Display
+from swe_dagger.dagger.report import Reporter, open_reporter
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher
 
@@ -49,8 +50,8 @@ class RunContext:
     teacher: Teacher
     init_student: Path
     display: Display
-    tb: Any | None
-    """A ``torch.utils.tensorboard.SummaryWriter`` or ``None``."""
+    report: Reporter
+    """Where metrics go besides ``metrics.jsonl``: TensorBoard, W&B (no sinks = nothing)."""
     vllm_student: VLLMStudent | None = None
     """The run's vLLM server for student rollouts (``student.backend: vllm``), else ``None``."""
     lock: DirLock | None = None
@@ -89,11 +90,10 @@ class RunContext:
         return float(getattr(usage, "seconds", 0.0)), getattr(usage, "dollars", None)
 
     def close(self) -> None:
-        """Stop the vLLM student, close the teacher, TensorBoard and the display, release the run dir; safe
+        """Stop the vLLM student, close the teacher, the metrics sinks and the display, release the run dir; safe
         twice."""
         vllm, self.vllm_student = self.vllm_student, None
         teacher, self.teacher = self.teacher, _ClosedTeacher()
-        tb, self.tb = self.tb, None
         try:
             if vllm is not None:
                 vllm.close()
@@ -102,8 +102,7 @@ class RunContext:
                 teacher.close()
             finally:
                 try:
-                    if tb is not None:
-                        tb.close()
+                    self.report.close()
                     self.display.close()
                 finally:
                     if self.lock is not None:
@@ -220,6 +219,10 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
             cfg = replace(cfg, run_dir=str(run_dir))
         check_runnable(cfg)
         vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
+        if cfg.report.wandb:  # the same for a missing wandb
+            from swe_dagger.dagger.report.wandb_sink import import_wandb
+
+            import_wandb()
         if not cfg.progress:  # transformers' own bars (loading weights, writing shards) too
             import transformers.utils.logging
 
@@ -256,7 +259,7 @@ def _refuse_existing_run(run_dir: Path) -> None:
 
 def _open_parts(cfg: RunConfig, run_dir: Path, train_tasks: list[Task], test_tasks: list[Task], display: Display,
                 vllm_python: str | None) -> RunContext:
-    """The teacher (+ label cache), TensorBoard, the initial student and the vLLM student, in ``run_dir``."""
+    """The teacher (+ label cache), the metrics sinks, the initial student and the vLLM student, in ``run_dir``."""
     from swe_dagger.agents.agent import Agent, AgentConfig
     from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 
@@ -270,13 +273,10 @@ def _open_parts(cfg: RunConfig, run_dir: Path, train_tasks: list[Task], test_tas
     ctx = RunContext(
         cfg=cfg, run_dir=run_dir, train_tasks=train_tasks, test_tasks=test_tasks,
         agent=Agent(AgentConfig.for_style(cfg.student.prompt, max_prompt_tokens=cfg.student.max_prompt_tokens)),
-        teacher=teacher, init_student=Path(cfg.student.model), display=display, tb=None,
+        teacher=teacher, init_student=Path(cfg.student.model), display=display, report=Reporter(),
     )
     try:
-        if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            ctx.tb = SummaryWriter(str(run_dir / "tb"))
+        ctx.report = open_reporter(cfg, run_dir)
         ctx.init_student = _initial_student(cfg, run_dir, train_tasks)
         ctx.vllm_student = _vllm_student(cfg, ctx.init_student, vllm_python)
     except BaseException:
