@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,6 +25,14 @@ from swe_dagger.dagger.metrics import IterationMetrics, RolloutStats
 
 if TYPE_CHECKING:
     from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    """A right-aligned table that fits 80 columns: light box, no outer padding, the row name never wrapped."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=True)
+    return table
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
@@ -73,9 +82,8 @@ class Display:
     def iteration_table(self, m: IterationMetrics) -> None:
         if not self.enabled:
             return
-        table = Table(title=f"iteration {m.iteration}  (β = {m.beta:.3g})", show_header=True)
-        for col in ("", "eps", "S turns", "T turns", "agree", "agree@1", "fmt err", "turns", "solved"):
-            table.add_column(col, justify="right")
+        table = _table(f"iteration {m.iteration}  (β = {m.beta:.3g})",
+                       ("", "eps", "S turns", "T turns", "agree", "agree@1", "fmt err", "turns", "solved"))
         for name, s in (("train", m.rollout), ("held-out", m.eval)):
             if s is None:
                 continue
@@ -86,17 +94,16 @@ class Display:
         self._progress.console.print(table)
         self._progress.console.print(
             f"  SFT loss {m.sft_loss_first_epoch:.3f} → {m.sft_loss:.3f} over {m.sft_steps} steps on "
-            f"|D| = {m.dataset_labels} labels (+{m.new_labels}); teacher {m.rollout.teacher_calls} labels, "
+            f"|D| = {m.dataset_labels} labels (+{m.new_labels})\n  teacher {m.rollout.teacher_calls} labels, "
             f"{m.teacher_seconds:.1f}s{cost}"
         )
 
     def grpo_table(self, m: GRPOStepMetrics) -> None:
-        """The step's rollouts and held-out evaluation, then one line on the groups and one on the update."""
+        """The step's rollouts and held-out evaluation, then lines on the groups and the update (80 columns)."""
         if not self.enabled:
             return
-        table = Table(title=f"grpo step {m.step}", show_header=True)
-        for col in ("", "eps", "S turns", "agree", "fmt err", "turns", "solved", "reward", "signal"):
-            table.add_column(col, justify="right")
+        table = _table(f"grpo step {m.step}",
+                       ("", "eps", "S turns", "agree", "fmt err", "turns", "solved", "reward", "signal"))
         rows: list[tuple[str, RolloutStats | None]] = [("groups", m.rollout), ("held-out", m.eval)]
         for name, s in rows:
             if s is None:
@@ -112,7 +119,8 @@ class Display:
         kl = f", KL(ref) {u.kl_ref:.3g}" if u.kl_ref is not None else ""
         tis = f", IS w {u.is_weight_mean:.3f} (max {u.is_weight_max:.3f})" if u.is_weight_mean is not None else ""
         self._progress.console.print(
-            f"  {u.optimizer_steps} updates on {u.sequences} student turns ({u.loss_tokens} tokens): pg {u.pg_loss:.4f}"
-            f"{sft}{kl}, clip {100 * u.clip_fraction:.1f}%, KL(old) {u.approx_kl_old:.3g}, entropy {u.entropy:.3f}"
-            f"{tis}; {m.groups.groups} groups, reward std in group {_fmt(m.groups.reward_std_in_group)}"
+            f"  {u.optimizer_steps} updates on {u.sequences} turns ({u.loss_tokens} tokens); {m.groups.groups} groups, "
+            f"reward std in group {_fmt(m.groups.reward_std_in_group)}\n"
+            f"  pg {u.pg_loss:.4f}{sft}{kl}, clip {100 * u.clip_fraction:.1f}%\n"
+            f"  KL(old) {u.approx_kl_old:.3g}, entropy {u.entropy:.3f}{tis}"
         )
