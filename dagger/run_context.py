@@ -119,16 +119,27 @@ class _ClosedTeacher:
         pass
 
 
-def _load_task_file(spec: str, which: str, cfg: RunConfig) -> tuple[list[Task], str]:
-    """The tasks of ``tasks.<which>`` and the file they came from (the default suite resolved to its cache)."""
+def _default_suite_files(cfg: RunConfig, display: Display) -> tuple[str, str] | None:
+    """The default suite's (train, test) files when ``tasks`` names it (prepared once, the first time, with one
+    line saying so), else ``None``."""
+    if "default" not in (cfg.tasks.train, cfg.tasks.test):
+        return None
+    from swe_dagger.envs.synth.default_suite import ensure_default_suite
+
+    def announce(folder: Path) -> None:
+        display.log(f"preparing the default task suite in {folder} (first time only, a few minutes)")
+
+    suite = ensure_default_suite(cfg.tasks.cache_dir, max_tasks=cfg.tasks.suite_max_tasks, progress=cfg.progress,
+                                 sandbox=cfg.env.sandbox, on_prepare=announce)
+    return str(suite.train_path), str(suite.test_path)
+
+
+def _load_task_file(spec: str, which: str, cfg: RunConfig, suite: tuple[str, str] | None) -> tuple[list[Task], str]:
+    """The tasks of ``tasks.<which>`` and the file they came from (``default``: the suite's file)."""
     from swe_dagger.envs.loading import load_tasks
 
-    if spec == "default":
-        from swe_dagger.envs.synth.default_suite import ensure_default_suite
-
-        suite = ensure_default_suite(cfg.tasks.cache_dir, max_tasks=cfg.tasks.suite_max_tasks, progress=cfg.progress,
-                                     sandbox=cfg.env.sandbox)
-        spec = str(suite.train_path if which == "train" else suite.test_path)
+    if spec == "default" and suite is not None:
+        spec = suite[0] if which == "train" else suite[1]
     tasks = load_tasks(spec)
     limit = cfg.tasks.max_train if which == "train" else cfg.tasks.max_test
     tasks = tasks[:limit] if limit is not None else tasks
@@ -230,11 +241,10 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
         display = Display(enabled=cfg.progress)
         display.__enter__()
         undo.callback(display.close)
-        if "default" in (cfg.tasks.train, cfg.tasks.test):
-            display.log("preparing the default task suite (cached after the first run)")
         # bad task files fail before the run directory exists
-        train_tasks, train_path = _load_task_file(cfg.tasks.train, "train", cfg)
-        test_tasks, test_path = _load_task_file(cfg.tasks.test, "test", cfg)
+        suite = _default_suite_files(cfg, display)
+        train_tasks, train_path = _load_task_file(cfg.tasks.train, "train", cfg, suite)
+        test_tasks, test_path = _load_task_file(cfg.tasks.test, "test", cfg, suite)
         lock.acquire()  # creates the directory
         if not resume:
             _refuse_existing_run(run_dir)  # a concurrent start may have finished while the tasks loaded

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -123,13 +123,15 @@ def ensure_default_suite(
     sandbox: str = "local",
     workers: int = 2,
     test_fraction: float = 0.2,
+    on_prepare: Callable[[Path], None] | None = None,
 ) -> DefaultSuite:
     """Prepare (or find in the cache) the default suite and return where it is.
 
     ``max_tasks`` caps the whole suite (spread evenly over ``sources``; tests use a small cap and one source).
     Validation runs every task with no patch (must grade NO) and with its gold patch (must grade FULL) in the
     ``sandbox`` backend; only tasks that pass are written. Each test file's outcomes were already taken twice on the
-    original at synthesis time, so validation runs once per patch (``reruns=0``).
+    original at synthesis time, so validation runs once per patch (``reruns=0``). ``on_prepare(folder)`` is called
+    when the suite is not in the cache, before the (minutes-long) preparation starts.
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     settings = _settings(sources, max_tasks, seed, validate, test_fraction)
@@ -143,6 +145,8 @@ def ensure_default_suite(
             and (root / "test.jsonl").is_file()
         ):
             return _from_manifest(root, manifest, 0.0)
+    if on_prepare is not None:
+        on_prepare(root)
     start = time.monotonic()
     root.mkdir(parents=True, exist_ok=True)
     manifest_path.unlink(missing_ok=True)
