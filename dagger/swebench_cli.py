@@ -48,6 +48,7 @@ def swebench_eval_command(
     from swe_dagger.dagger.dir_lock import DirLock, DirLockedError
     from swe_dagger.dagger.run_cli import fail
     from swe_dagger.dagger.swebench_eval import SwebenchEvalConfig, evaluate_swebench
+    from swe_dagger.dagger.swebench_report import problem_lines
     from swe_dagger.envs.loading import TaskFormatError
     from swe_dagger.envs.swebench.datasets import load_swebench
     from swe_dagger.envs.swebench.local_mode import LocalModeConfig, default_cache
@@ -80,6 +81,8 @@ def swebench_eval_command(
             outcomes = evaluate_swebench(tasks, actor, out, cfg, meta={"dataset": dataset})
         finally:
             closer()
+        for line in problem_lines(outcomes, out / "preds.jsonl"):
+            typer.echo(line, err=True)
         summary: dict[str, object] = {"out": str(out), "instances": len(outcomes),
                                       "resolved": sum(o.status == "resolved" for o in outcomes),
                                       "errors": sum(o.status == "error" for o in outcomes)}

@@ -105,11 +105,31 @@ def results_table(outcomes: Sequence[InstanceOutcome], title: str) -> Table:
 
 
 def print_results(outcomes: Sequence[InstanceOutcome], title: str, console: Console | None = None) -> None:
+    """The results table (each error's text: :func:`problem_lines`)."""
     console = console or Console(stderr=True)
     console.print(results_table(outcomes, title))
+
+
+ERROR_CHARS = 1000
+"""Longest error text printed per instance (``results.json`` holds all of it)."""
+
+
+def problem_lines(outcomes: Sequence[InstanceOutcome], preds: Path) -> list[str]:
+    """What the console says beside the totals: each errored instance's error, and why ``preds`` holds no
+    prediction when it holds none."""
+    lines = []
     for o in outcomes:
         if o.status == "error":
-            console.print(f"[red]error[/red] {o.instance_id}: {(o.error or '')[:300]}")
+            text = o.error or "(no message)"
+            cut = f"… (the rest in {preds.parent / 'results.json'})" if len(text) > ERROR_CHARS else ""
+            lines.append(f"error: {o.instance_id}: {text[:ERROR_CHARS]}{cut}")
+    errors = len(lines)
+    if not outcomes:
+        lines.append(f"{preds} is empty: no instance was evaluated")
+    elif errors == len(outcomes):
+        lines.append(f"{preds} is empty: all {errors} instances ended in an error (above), so none has a patch to "
+                     "grade; fix the cause and rerun the same command (errored instances are retried)")
+    return lines
 
 
 def outcome_json(o: InstanceOutcome) -> dict[str, Any]:

@@ -104,6 +104,21 @@ def test_cli_names_an_unknown_instance(mimic_dir: tuple[Task, Path], tmp_path: P
     assert proc.returncode == 2 and "nope__nope-1" in proc.stderr, proc.stderr
 
 
+def test_cli_prints_each_error_and_why_preds_is_empty(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
+    _, out = mimic_dir
+    run = tmp_path / "o"
+    proc = subprocess.run([sys.executable, "-m", "swe_dagger.dagger.cli", "swebench-eval", "--out", str(run),
+                           "--dataset", str(out / "instance.jsonl"), "--repo-specs", str(out / "repo_specs.json"),
+                           "--teacher", "oracle", "--namespace", "nosuchnamespace", "--no-pull", "--no-progress"],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    (instance,) = json.loads((run / "config.json").read_text())["instances"]
+    error = json.loads((run / "results.json").read_text())["errors"][instance]
+    assert f"error: {instance}: {error}" in proc.stderr and "nosuchnamespace" in error  # the cause, on the console
+    assert (run / "preds.jsonl").read_text() == ""
+    assert f"{run / 'preds.jsonl'} is empty: all 1 instances ended in an error" in proc.stderr
+
+
 def test_local_mode_run(tmp_path: Path) -> None:
     """The same runner in local mode (venv from the spec, bwrap): oracle → resolved (needs PyPI once)."""
     import os
