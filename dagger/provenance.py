@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from swe_dagger.dagger.config_io import ConfigError
 from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.envs.task import Task
 
@@ -86,6 +87,20 @@ def record_run_provenance(config_path: Path, section: Mapping[str, Any]) -> None
     data = yaml.safe_load(text) or {}
     data[SECTION] = dict(section)
     atomic_write_text(config_path, yaml.safe_dump(data, sort_keys=False))
+
+
+def held_out_tasks_of(checkpoint: Path) -> str:
+    """The held-out task file of the run that saved ``checkpoint`` (``RUN_DIR/checkpoints/NAME``): the ``test`` path
+    in its ``config.yaml``'s provenance. Raises ``ConfigError`` naming what is missing."""
+    config = checkpoint.parent.parent / "config.yaml"
+    if checkpoint.parent.name != "checkpoints" or not config.is_file():
+        raise ConfigError(f"{checkpoint} is not inside a run directory (no {config}): give the task file with --tasks")
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        return str(data[SECTION]["tasks"]["test"]["path"])
+    except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{config} names no held-out task file ({SECTION}.tasks.test.path: {exc}); give --tasks"
+                         ) from None
 
 
 def strip_provenance(data: dict[str, Any]) -> dict[str, Any]:

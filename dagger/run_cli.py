@@ -59,7 +59,8 @@ def fail(exc: BaseException | str) -> NoReturn:
 
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint dir (HF model or LoRA adapters).")],
-    tasks: Annotated[str, typer.Option("--tasks", help="Task file (JSON/JSONL/parquet) to run the student on.")],
+    tasks: Annotated[str | None, typer.Option("--tasks", help="Task file (JSON/JSONL/parquet) to run the student on "
+                                              "(default: the held-out tasks of the checkpoint's run).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: beside CHECKPOINT).")] = None,
     max_tasks: Annotated[int | None, typer.Option("--max-tasks")] = None,
     max_turns: Annotated[int, typer.Option("--max-turns")] = 8,
@@ -86,6 +87,10 @@ def eval_command(
                             progress=not no_progress, prompt=prompt)
     try:
         check_sandbox(sandbox, "--sandbox")
+        if tasks is None:
+            from swe_dagger.dagger.provenance import held_out_tasks_of
+
+            tasks = held_out_tasks_of(checkpoint)
         stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)
     except _user_errors(CheckpointError, FileExistsError) as exc:
         fail(exc)

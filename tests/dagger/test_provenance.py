@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
-from swe_dagger.dagger.config import load_config, load_resolved, save_resolved
+import pytest
+
+from swe_dagger.dagger.config import ConfigError, RunConfig, load_config, load_resolved, save_resolved
 from swe_dagger.dagger.dataset import label_rows, labels_path, read_labels, write_iteration_labels
 from swe_dagger.dagger.provenance import (
     git_commit,
+    held_out_tasks_of,
     record_run_provenance,
     run_provenance,
     source_root,
@@ -88,3 +92,22 @@ def test_teacher_model_looks_through_wrappers() -> None:
 
     assert teacher_model(Wrapper(Wrapper(Chat()))) == "qwen3-coder"
     assert teacher_model(Wrapper(object())) is None and teacher_model(None) is None
+
+
+def test_readme_eval_example_runs_on_the_main_jobs_held_out_tasks(tmp_path: Path) -> None:
+    (line,) = [x for x in (source_root() / "README.md").read_text().splitlines() if x.startswith("swe-dagger eval ")]
+    checkpoint = Path(line.split()[2])
+    cfg = RunConfig()  # the main job: its last checkpoint is the one the example evaluates
+    assert checkpoint == cfg.resolved_run_dir() / "checkpoints" / f"iter_{cfg.dagger.iterations - 1:03d}"
+    assert "--tasks" not in line.split("#")[0]
+    run = tmp_path / cfg.resolved_run_dir()
+    record_run_provenance(save_resolved(cfg, run), run_provenance(
+        {"train": ("/suite/train.jsonl", [_task(0)]), "test": ("/suite/test.jsonl", [_task(1)])}))
+    assert held_out_tasks_of(tmp_path / checkpoint) == "/suite/test.jsonl"
+    (tmp_path / "model").mkdir()
+    out = subprocess.run([sys.executable, "-m", "swe_dagger.dagger.cli", "eval", str(tmp_path / "model")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "is not inside a run directory" in out.stderr and "--tasks" in out.stderr
+    (run / "config.yaml").write_text("mode: dagger\n")  # a run from before provenance
+    with pytest.raises(ConfigError, match="names no held-out task file"):
+        held_out_tasks_of(tmp_path / checkpoint)
