@@ -124,13 +124,16 @@ def _default_suite_files(cfg: RunConfig, display: Display) -> tuple[str, str] | 
     line saying so), else ``None``."""
     if "default" not in (cfg.tasks.train, cfg.tasks.test):
         return None
-    from swe_dagger.envs.synth.default_suite import ensure_default_suite
+    from swe_dagger.envs.synth.default_suite import SuiteCacheError, ensure_default_suite
 
     def announce(folder: Path) -> None:
         display.log(f"preparing the default task suite in {folder} (first time only, a few minutes)")
 
-    suite = ensure_default_suite(cfg.tasks.cache_dir, max_tasks=cfg.tasks.suite_max_tasks, progress=cfg.progress,
-                                 sandbox=cfg.env.sandbox, on_prepare=announce)
+    try:
+        suite = ensure_default_suite(cfg.tasks.cache_dir, max_tasks=cfg.tasks.suite_max_tasks, progress=cfg.progress,
+                                     sandbox=cfg.env.sandbox, on_prepare=announce)
+    except SuiteCacheError as exc:
+        raise ConfigError(f"tasks.cache_dir: {exc}") from None
     return str(suite.train_path), str(suite.test_path)
 
 

@@ -50,9 +50,13 @@ def default(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Prepare the default suite (validated tasks from pinned sdists) in the cache; instant when cached."""
-    from swe_dagger.envs.synth.default_suite import ensure_default_suite
+    from swe_dagger.envs.synth.default_suite import SuiteCacheError, ensure_default_suite
 
-    suite = ensure_default_suite(cache, max_tasks=max_tasks, progress=progress, force=force, sandbox=sandbox)
+    try:  # a cache the sandbox hides is refused before any work
+        suite = ensure_default_suite(cache, max_tasks=max_tasks, progress=progress, force=force, sandbox=sandbox)
+    except SuiteCacheError as exc:
+        typer.echo(f"error: --cache: {exc}", err=True)
+        raise typer.Exit(2) from None
     how = "cached" if suite.prep_s == 0.0 else f"prepared in {suite.prep_s:.0f} s"
     typer.echo(f"default suite ({how}): {suite.n_train} train + {suite.n_test} test tasks")
     typer.echo(f"train: {suite.train_path}\ntest:  {suite.test_path}\nmanifest: {suite.manifest_path}")

@@ -68,6 +68,24 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "swe-dagger"
 
 
+class SuiteCacheError(ValueError):
+    """The cache folder is one the sandbox cannot see into (the suite's venvs must be mounted there)."""
+
+
+def check_cache_dir(cache_dir: Path) -> None:
+    """Refuse a cache under ``/tmp`` (the sandbox gives each workspace its own) or the sandbox's state folder: the
+    tasks' venvs there would not be visible to their tests. Called before any work."""
+    from swe_dagger.sandbox.bwrap import STATE_DIR
+
+    resolved = cache_dir.expanduser().resolve()
+    for top in ("/tmp", STATE_DIR):
+        tops = {Path(top), Path(top).resolve()}
+        if any(resolved == t or t in resolved.parents for t in tops):
+            raise SuiteCacheError(
+                f"cache {cache_dir} is under {top}, which the sandbox hides from the tasks' tests (they run with the "
+                "suite's venvs); use a folder elsewhere (the default is ~/.cache/swe-dagger, or set $SWE_DAGGER_CACHE)")
+
+
 def _settings(sources: Sequence[PinnedSource], max_tasks: int | None, seed: int, validate: bool, frac: float) -> dict:
     return {
         "format": SUITE_FORMAT,
@@ -127,13 +145,15 @@ def ensure_default_suite(
 ) -> DefaultSuite:
     """Prepare (or find in the cache) the default suite and return where it is.
 
-    ``max_tasks`` caps the whole suite (spread evenly over ``sources``; tests use a small cap and one source).
+    A cache the sandbox hides raises :class:`SuiteCacheError` first. ``max_tasks`` caps the whole suite (spread
+    evenly over ``sources``; tests use a small cap and one source).
     Validation runs every task with no patch (must grade NO) and with its gold patch (must grade FULL) in the
     ``sandbox`` backend; only tasks that pass are written. Each test file's outcomes were already taken twice on the
     original at synthesis time, so validation runs once per patch (``reruns=0``). ``on_prepare(folder)`` is called
     when the suite is not in the cache, before the (minutes-long) preparation starts.
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    check_cache_dir(root)
     settings = _settings(sources, max_tasks, seed, validate, test_fraction)
     root = root / "tasks" / suite_dir_name(settings)
     manifest_path = root / "manifest.json"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,12 +45,20 @@ def test_round_tables_fit_80_columns() -> None:
     assert any("KL(ref) 0.00456" in line for line in lines)
 
 
+@pytest.fixture
+def cache() -> Iterator[Path]:
+    """A cache folder outside /tmp (the sandbox hides /tmp, so the suite refuses a cache there)."""
+    path = default_suite.default_cache_dir() / "test-progress" / str(os.getpid())
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_default_suite_announced_once_and_only_when_prepared(
-    shape_tasks: list[Task], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shape_tasks: list[Task], cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = load_config(None, [f"tasks.cache_dir={tmp_path}", "tasks.suite_max_tasks=4"])
+    cfg = load_config(None, [f"tasks.cache_dir={cache}", "tasks.suite_max_tasks=4"])
     settings = default_suite._settings(default_suite.DEFAULT_SOURCES, 4, 0, True, 0.2)
-    root = tmp_path / "tasks" / default_suite.suite_dir_name(settings)
+    root = cache / "tasks" / default_suite.suite_dir_name(settings)
     save_tasks(shape_tasks[:3], root / "train.jsonl")  # a suite as an earlier run left it in the cache
     save_tasks(shape_tasks[3:], root / "test.jsonl")
     (root / "manifest.json").write_text(json.dumps({"settings": settings, "counts": {"train": 3, "test": 1}}))
