@@ -20,14 +20,24 @@ def synthesize(
     test_fraction: Annotated[float, typer.Option(help="Share of functions whose tasks go to the test split.")] = 0.2,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Mutate functions of SOURCE; keep mutants that break tests; write SWE-bench-style task rows."""
+    """Mutate functions of SOURCE; keep mutants that break tests; write SWE-bench-style task rows.
+
+    Layouts: the package at the root or under src/; tests named after a module (test_<module>.py or
+    <module>_test.py, anywhere), or else any test file (test*.py, *_test.py, tests.py, a .py under tests/ or test/)
+    that imports the package's modules, directly or through its __init__.py.
+    """
     from swe_dagger.envs.loading import save_tasks
+    from swe_dagger.envs.synth.project import SourceError
     from swe_dagger.envs.synth.split import split_by_function
     from swe_dagger.envs.synth.synthesize import SynthConfig, synthesize_project
 
     work = work_dir or out.parent / f"{out.stem}.work"
     config = SynthConfig(seed=seed, max_tasks=max_tasks, workers=workers)
-    result = synthesize_project(source, work.resolve(), config, progress=progress)
+    try:
+        result = synthesize_project(source, work.resolve(), config, progress=progress)
+    except SourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     tasks = list(result.tasks)
     save_tasks(tasks, out)
     train, test = split_by_function(tasks, test_fraction=test_fraction, seed=seed)

@@ -1,7 +1,8 @@
 """A source project to synthesize from: a directory, or a PyPI sdist ``name==version`` (downloaded and unpacked).
 
-Also finds which modules have a test file (``pkg/foo.py`` ↔ ``test_foo.py`` / ``foo_test.py``) and where the
-importable code lives (the root, or ``src/``), so tests import the workspace copy and never an installed one.
+Also finds which modules have tests (``pkg/foo.py`` ↔ ``test_foo.py`` / ``foo_test.py``, else the test files that
+import them) and where the importable code lives (the root, or ``src/``), so tests import the workspace copy and never
+an installed one.
 """
 
 from __future__ import annotations
@@ -121,23 +122,32 @@ def _is_test_file(name: str) -> bool:
     return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
+def _code_modules(files: list[Path]) -> list[Path]:
+    """The files that may be mutated: modules inside a package, not tests, not packaging boilerplate."""
+    return [rel for rel in files if not _is_test_file(rel.name) and rel.name not in _SKIP_FILES
+            and "tests" not in rel.parts and "test" not in rel.parts and len(rel.parts) >= 2]
+
+
 def discover_modules(root: Path) -> tuple[tuple[ModuleTests, ...], str]:
-    """Modules paired with their test files (by name), and the import root (``""`` or ``"src"``)."""
+    """Modules paired with their test files, and the import root (``""`` or ``"src"``).
+
+    By name first (``pkg/foo.py`` ↔ ``test_foo.py`` / ``foo_test.py``, anywhere). Only when no module pairs by name,
+    by import: each test file (:func:`~swe_dagger.envs.synth.import_pairing.any_test_file`) goes with the modules it
+    imports, directly or through a package's ``__init__.py``. (By name first keeps the suites of projects that pair
+    by name exactly as they were.)"""
     files = sorted(p.relative_to(root) for p in root.rglob("*.py") if not _skipped(p.relative_to(root)))
     tests_by_stem: dict[str, list[str]] = {}
     for rel in files:
         if _is_test_file(rel.name):
             stem = rel.name[len("test_") :] if rel.name.startswith("test_") else rel.name[: -len("_test.py")] + ".py"
             tests_by_stem.setdefault(stem.removesuffix(".py"), []).append(rel.as_posix())
-    modules = []
-    for rel in files:
-        if _is_test_file(rel.name) or rel.name in _SKIP_FILES or "tests" in rel.parts or "test" in rel.parts:
-            continue
-        if len(rel.parts) < 2:
-            continue  # top-level scripts are not part of a package
-        tests = tests_by_stem.get(rel.stem.lstrip("_"), [])
-        if tests:
-            modules.append(ModuleTests(rel.as_posix(), tuple(tests)))
+    code = _code_modules(files)
+    modules = [ModuleTests(rel.as_posix(), tuple(tests)) for rel in code
+               if (tests := tests_by_stem.get(rel.stem.lstrip("_"), []))]
+    if not modules:
+        from swe_dagger.envs.synth.import_pairing import modules_by_import
+
+        modules = [ModuleTests(m, t) for m, t in modules_by_import(root, files, code).items()]
     pythonpath = "src" if any(m.module.startswith("src/") for m in modules) else ""
     return tuple(modules), pythonpath
 
@@ -155,5 +165,11 @@ def load_project(source: str, work_dir: Path) -> Project:
         name, version = info if info else (source.split("==")[0], source.split("==")[1])
     modules, pythonpath = discover_modules(root)
     if not modules:
-        raise SourceError(f"{source}: no module has a matching test file (test_<module>.py); nothing to mutate")
+        from swe_dagger.envs.synth.import_pairing import LAYOUTS, any_test_file
+
+        rels = [p.relative_to(root) for p in root.rglob("*.py")]
+        tests = [rel for rel in rels if not _skipped(rel) and any_test_file(rel)]
+        found = (f"its {len(tests)} test files import none of its package modules" if tests else
+                 "it has no test files (sdists often leave them out: synthesize from a checkout of the repository)")
+        raise SourceError(f"{source}: no module to mutate: {found}. Supported layouts: {LAYOUTS}")
     return Project(normalize_name(name), version, root, source, modules, pythonpath)
