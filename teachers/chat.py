@@ -24,6 +24,10 @@ from swe_dagger.teachers.protocol import TeacherError, TeacherState
 
 __all__ = ["ChatTeacher", "ChatUsage", "TeacherError"]
 
+CUT_OFF = ("Your reply was cut off at {} tokens, before its command block closed. Reply with a short THOUGHT and "
+           "one short command (write a long file over several commands).")
+"""Fed back before the format error when a reply ended at ``max_tokens``."""
+
 
 @dataclass(frozen=True)
 class ChatUsage:
@@ -54,7 +58,7 @@ class ChatTeacher:
         system_prompt: str | None = None,
         temperature: float = 0.0,
         top_p: float = 1.0,
-        max_tokens: int = 1024,
+        max_tokens: int = 512,
         invalid_retries: int = 2,
         timeout_s: float = 120.0,
         max_retries: int = 5,
@@ -64,7 +68,9 @@ class ChatTeacher:
         extra_body: Mapping[str, object] | None = None,
     ) -> None:
         """``system_prompt`` replaces the state's leading system message (or is prepended when there is none);
-        ``None`` sends the student's conversation as is. Prices are dollars per 1000 tokens."""
+        ``None`` sends the student's conversation as is. Prices are dollars per 1000 tokens. ``max_tokens`` caps
+        one reply: 512 holds a short THOUGHT and one command (a ~40-line heredoc included); a reply cut there has
+        no closing fence, and the retry tells the model so. Raise it for models that think before answering."""
         if not model:
             raise ValueError("ChatTeacher needs a model name")
         if invalid_retries < 0:
@@ -151,20 +157,24 @@ class ChatTeacher:
         for attempt in range(self.invalid_retries + 1):
             request = chat_request(self.model, conversation, self.sampling, extra_body=self.extra_body)
             try:
-                reply = self.client.chat(request).text
+                completion = self.client.chat(request)
             except PolicyError as exc:
                 raise TeacherError(f"{self.teacher_id}: no label for {where}: {exc}") from exc
+            reply = completion.text
             try:
                 parse_action(reply)
             except FormatError as exc:
                 with self._lock:
                     self._invalid += 1
+                cut = completion.finish_reason == "length"
                 if attempt == self.invalid_retries:
+                    hint = f" (cut at max_tokens={self.sampling.max_new_tokens}: raise teacher.options.max_tokens)"
                     raise TeacherError(
                         f"{self.teacher_id}: no valid action for {where} after {attempt + 1} replies; "
-                        f"last reply {reply[:300]!r} was rejected: {str(exc).splitlines()[0]}"
+                        f"last reply {reply[:300]!r} was rejected: {str(exc).splitlines()[0]}{hint if cut else ''}"
                     ) from exc
-                conversation = (*conversation, Message("assistant", reply), Message("user", str(exc)))
+                feedback = f"{CUT_OFF.format(self.sampling.max_new_tokens)}\n\n{exc}" if cut else str(exc)
+                conversation = (*conversation, Message("assistant", reply), Message("user", feedback))
                 continue
             return reply
         raise AssertionError("unreachable")  # the loop returns or raises

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import shlex
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from swe_dagger.agents.protocol import Message
 from swe_dagger.agents.serve import free_port
+from swe_dagger.dagger.config import load_config
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.chat import ChatTeacher, TeacherError
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher
@@ -20,10 +24,11 @@ VALID = "THOUGHT: look around.\n\n```bash\nls -la\n```"
 
 
 class ScriptedServer:
-    """Answers each POST with the next (status, content) of its script; then a valid action forever."""
+    """Answers each POST with the next (status, content[, finish_reason]) of its script; then a valid action
+    forever."""
 
     def __init__(self) -> None:
-        self.script: list[tuple[int, str]] = []
+        self.script: list[tuple[int, str] | tuple[int, str, str]] = []
         self.bodies: list[dict[str, object]] = []
         lock = threading.Lock()
         outer = self
@@ -35,9 +40,10 @@ class ScriptedServer:
             def do_POST(self) -> None:
                 with lock:
                     outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                    status, content = outer.script.pop(0) if outer.script else (200, VALID)
+                    status, content, *finish = outer.script.pop(0) if outer.script else (200, VALID)
                 body = {
-                    "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                    "choices": [{"finish_reason": finish[0] if finish else "stop",
+                                 "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 20},
                 }
                 data = json.dumps(body if status == 200 else {"error": content}).encode()
@@ -149,3 +155,48 @@ def test_the_teacher_factory_builds_it_by_name(server: ScriptedServer) -> None:
         assert server.bodies[0]["max_tokens"] == 64
     finally:
         made.close()
+
+
+def test_a_reply_cut_at_max_tokens_is_retried_saying_so(server: ScriptedServer) -> None:
+    cut = "THOUGHT: rewrite the module.\n\n```bash\ncat <<'EOF' > calc/core.py\ndef add(a, b):\n"
+    server.script = [(200, cut, "length"), (200, VALID)]
+    with teacher(server) as t:
+        assert t.label([state()]) == [VALID]
+    assert server.bodies[0]["max_tokens"] == 512  # the default: one THOUGHT and one command
+    retry = server.bodies[1]["messages"]
+    assert isinstance(retry, list) and retry[-1]["content"].startswith("Your reply was cut off at 512 tokens")
+    server.script = [(200, cut, "length")] * 2
+    with teacher(server, invalid_retries=1) as t, pytest.raises(TeacherError, match=r"raise teacher\.options\.max_tok"):
+        t.label([state()])
+
+
+def _readme() -> list[str]:
+    return (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").splitlines()
+
+
+def test_readme_lists_every_option_with_its_default(server: ScriptedServer) -> None:
+    start = _readme().index("| `teacher.options` key | default | what |")
+    rows = [line.split("|") for line in _readme()[start + 2 :] if line.startswith("| `")]
+    documented = {cells[1].strip().strip("`"): cells[2].strip() for cells in rows}
+    params = {n: p for n, p in inspect.signature(ChatTeacher).parameters.items()}
+    assert list(documented) == list(params)
+
+    def shown(default: object) -> str:
+        if default is inspect.Parameter.empty:
+            return "(required)"
+        return "`null`" if default is None else '`""`' if default == "" else f"`{default}`"
+
+    assert documented == {name: shown(p.default) for name, p in params.items()}
+
+
+def test_readme_example_builds_a_working_chat_teacher(server: ScriptedServer) -> None:
+    (line,) = [x for x in _readme() if x.startswith("swe-dagger train teacher.name=chat")]
+    cfg = load_config(None, shlex.split(line)[2:])
+    assert cfg.teacher.name == "chat" and cfg.teacher.options["base_url"] == "http://127.0.0.1:8000/v1"
+    options = {**cfg.teacher.options, "base_url": server.url}  # the scripted server stands in for `vllm serve`
+    made = make_teacher(TeacherConfig(name=cfg.teacher.name, options=options))
+    try:
+        assert made.label([state()]) == [VALID]
+    finally:
+        made.close()
+    assert server.bodies[0]["model"] == "Qwen/Qwen2.5-Coder-7B-Instruct" and server.bodies[0]["max_tokens"] == 512
