@@ -88,7 +88,8 @@ def _meta(ep: EpisodeView) -> str:
              ("status", ep.status), ("ended", "submitted" if t.terminated else "truncated" if t.truncated else "—"),
              ("turns", len(t.turns)), ("teacher calls", t.teacher_calls),
              ("model", ", ".join(versions) or "—"),
-             ("format errors", sum(turn.format_error for turn in t.turns))]
+             ("format errors", sum(turn.format_error for turn in t.turns)),
+             ("tampered paths", len(t.tampered) or None)]
     items += [(k, f"{v:.1f}") for k, v in sorted(t.timings.items())]
     cells = "".join(f"<span>{esc(k)} <b>{esc(v)}</b></span>" for k, v in items if v is not None)
     return f"<div class=\"meta\">{cells}</div><div class=\"meta\"><span>source <b>{esc(ep.source)}</b></span></div>"
@@ -104,6 +105,11 @@ def _verdict(ep: EpisodeView) -> str:
     verdict = t.resolution or ("not graded" if not t.terminated else "—")
     parts.append(f"<p class=\"verdict\">tests: <span class=\"badge {'ok' if ok else 'bad'}\">{esc(verdict)}</span>"
                  f" reward {esc(t.reward)}</p>")
+    if t.tampered:
+        items = "".join(f"<li><code>{esc(path)}</code></li>" for path in t.tampered)
+        parts.append(f"<p class=\"tampered\"><span class=\"badge bad\">tampered</span> the agent touched "
+                     f"{len(t.tampered)} protected paths (tests, conftest.py, pytest config, ...); their changes were "
+                     f"dropped before grading:</p><ul class=\"tampered\">{items}</ul>")
     if t.failed_tests:
         items = "".join(f"<li><code>{esc(name)}</code></li>" for name in t.failed_tests)
         parts.append(f"<p>failing tests ({len(t.failed_tests)}):</p><ul class=\"failed\">{items}</ul>")

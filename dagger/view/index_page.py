@@ -1,5 +1,6 @@
-"""The index of a site: one row per episode (iteration, split, task, author mix, reward, resolution, turns), with a
-text filter, split/resolution selects and sortable columns (plain JS in ``assets.SCRIPT``)."""
+"""The index of a site: one row per episode (iteration, split, task, author mix, reward, resolution with a
+``tampered`` marker when the agent touched protected paths, turns), with a text filter, split/resolution selects and
+sortable columns (plain JS in ``assets.SCRIPT``)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,17 @@ def _row(ep: EpisodeView) -> str:
     mix, share = _mix(ep)
     agree, rate = _agreement(ep)
     resolution = ep.status or t.resolution or ("error" if t.error else "none")
+    marker = (f" <span class=\"badge bad\" title=\"protected paths touched (dropped before grading): "
+              f"{esc(', '.join(t.tampered))}\">tampered</span>" if t.tampered else "")
     cells = [
         (f"<a href=\"{esc(ep.key)}.html\">{esc(ep.key)}</a>", ep.key), (esc(ep.split), ep.split),
         (esc(t.iteration), t.iteration), (esc(t.episode), t.episode), (esc(t.task_id), t.task_id),
         (f"{t.beta:.3f}", t.beta), (mix, share), (agree, rate), (esc(t.reward), t.reward),
-        (esc(resolution), resolution), (esc(len(t.turns)), len(t.turns)),
+        (esc(resolution) + marker, resolution), (esc(len(t.turns)), len(t.turns)),
     ]
     tds = "".join(f"<td data-v=\"{esc(v)}\">{shown}</td>" for shown, v in cells)
-    return f"<tr data-split=\"{esc(ep.split)}\" data-res=\"{esc(resolution)}\">{tds}</tr>"
+    tampered = f" data-tampered=\"{len(t.tampered)}\"" if t.tampered else ""
+    return f"<tr data-split=\"{esc(ep.split)}\" data-res=\"{esc(resolution)}\"{tampered}>{tds}</tr>"
 
 
 def _options(element_id: str, label: str, values: Sequence[str]) -> str:
@@ -64,7 +68,8 @@ def index_body(title: str, episodes: Sequence[EpisodeView], config_text: str | N
               if config_text is not None else "")
     return (
         f"<h1>{esc(title)}</h1><div class=\"meta\"><span>episodes <b>{len(episodes)}</b></span>"
-        f"<span>resolved <b>{resolved}</b></span><span>turns <b>{sum(len(e.traj.turns) for e in episodes)}</b></span>"
+        f"<span>resolved <b>{resolved}</b></span><span>tampered <b>{sum(bool(e.traj.tampered) for e in episodes)}</b>"
+        f"</span><span>turns <b>{sum(len(e.traj.turns) for e in episodes)}</b></span>"
         f"<span><span class=\"who student\">student</span> / <span class=\"who teacher\">teacher</span></span></div>"
         f"{config}<div class=\"controls\"><input id=\"q\" type=\"search\" placeholder=\"filter (any text in a row)\">"
         f"{_options('split', 'split', splits)}{_options('res', 'resolution', resolutions)}"

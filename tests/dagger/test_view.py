@@ -21,10 +21,11 @@ from swe_dagger.dagger.view.site import write_site
 
 INJECTED = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>"
 LABEL = "THOUGHT: read the module.\n\n```bash\ncat toolz/dicttoolz.py\n```"
+TAMPERED = ("tests/test_m.py", "conftest.py")
 PATCH = "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1 +1 @@\n-return w + h\n+return w * h\n"
 
 
-def _trajectory(episode: int, iteration: int = 0) -> Trajectory:
+def _trajectory(episode: int, iteration: int = 0, tampered: tuple[str, ...] = ()) -> Trajectory:
     turns = (
         Turn(0, "student", "THOUGHT: look\n\n```bash\ncat toolz/itertoolz.py\n```", LABEL, INJECTED,
              model_version="iter_000"),
@@ -36,14 +37,14 @@ def _trajectory(episode: int, iteration: int = 0) -> Trajectory:
     return Trajectory(task_id="toolz__toolz-1", prefix=(Message("system", "sys"), Message("user", "fix <b>it</b>")),
                       turns=turns, reward=0.0, resolution="NO", terminated=True, truncated=False,
                       iteration=iteration, beta=0.5, seed=7, episode=episode, teacher_calls=4, patch=PATCH,
-                      failed_tests=("tests/test_m.py::test_area",))
+                      failed_tests=("tests/test_m.py::test_area",), tampered=tampered)
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     run = tmp_path / "run"
-    for e in range(2):
-        append_trajectory(episode_log(run, "train", 0), _trajectory(e))
+    for e in range(2):  # episode 1 touched protected paths (dropped before grading)
+        append_trajectory(episode_log(run, "train", 0), _trajectory(e, tampered=TAMPERED if e else ()))
     append_trajectory(episode_log(run, "eval", 0), _trajectory(0))
     (run / "config.yaml").write_text("seed: 0  # <not a tag>\n")
     return run
@@ -63,6 +64,14 @@ def test_site_from_a_run_dir_escapes_everything(run_dir: Path, tmp_path: Path) -
     assert "http://" not in page and "https://" not in page  # no CDN, nothing fetched
     home = index.read_text()
     assert home.count("<tr data-split=") == 3 and "&lt;not a tag&gt;" in home and "1S/0T" not in home
+    assert 'class="tampered"' not in page and "tampered paths" not in page
+    tampered = (index.parent / f"{episodes[2].key}.html").read_text()  # train episode 1
+    assert '<span class="badge bad">tampered</span> the agent touched 2 protected paths' in tampered
+    assert "<li><code>tests/test_m.py</code></li><li><code>conftest.py</code></li>" in tampered
+    assert "tampered paths <b>2</b>" in tampered
+    assert home.count(">tampered</span>") == 1 and home.count('data-tampered="2"') == 1
+    assert 'title="protected paths touched (dropped before grading): tests/test_m.py, conftest.py"' in home
+    assert "tampered <b>1</b>" in home
 
 
 def test_swebench_eval_trajectories_and_old_records(tmp_path: Path) -> None:
@@ -124,3 +133,5 @@ def test_headless_browser_renders_the_pages(run_dir: Path, tmp_path: Path) -> No
     filtered = _chromium("--dump-dom", url=index.as_uri() + "#split=held-out", tmp=tmp_path).stdout
     assert filtered.count("<tr data-split=") == 3 and filtered.count(" hidden=") == 2
     assert re.search(r'id="shown">1<', filtered)
+    marked = _chromium("--dump-dom", url=index.as_uri() + "#q=tampered", tmp=tmp_path).stdout
+    assert re.search(r'id="shown">1<', marked) and marked.count(" hidden=") == 2  # the marker is filterable
