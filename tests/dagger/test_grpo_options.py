@@ -3,10 +3,12 @@ groups and the dynamic-sampling budget, the temperature schedule, and the config
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import (
@@ -18,6 +20,10 @@ from swe_dagger.dagger.config import (
     save_resolved,
 )
 from swe_dagger.dagger.grpo_groups import StepGroups, episode_rewards, extra_groups, groups_of
+from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
+from swe_dagger.dagger.metrics import read_all, rollout_stats
+from swe_dagger.dagger.progress import Display
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.envs.shaped_reward import shaped_reward
 from swe_dagger.envs.task import Task
@@ -126,3 +132,26 @@ def test_dynamic_sampling_needs_groups_that_can_differ_and_a_budget() -> None:
     with pytest.raises(ConfigError, match=r"phases\[0\].grpo"):  # a phase's override is checked the same way
         load_config(overrides=["phases=[{grpo: {dynamic_sampling: true, group_size: 1}}]"])
     assert load_config(overrides=["grpo.dynamic_sampling=true"]).grpo.max_resample_groups == 4
+
+
+def test_signal_stats_in_the_row_and_the_grpo_table(tmp_path: Path) -> None:
+    trajs = [traj("a", 1.0, "FULL", ()), traj("a", 0.0, "NO", ("t.py::a",)), traj("b", 0.0, "NO", ("t.py::a",)),
+             traj("b", 0.0, "NO", ("t.py::a",))]
+    update = GRPOUpdateResult(1, 2, 40, 0.1, 0.05, None, 0.1, 1.0, 0.0, None, None, None, None, 2.0, 0.9, 1.0)
+    signal = SignalStats(groups_with_signal=1, missing_signal_groups=1, resampled_groups=2, temperature=0.8,
+                         advantage_abs_mean=0.35, shaped_reward_mean=0.25)
+    m = GRPOStepMetrics(3, group_stats(trajs, [1.0, 0.0, 0.5, 0.5]), rollout_stats(trajs), update, None, 0.0, {},
+                        signal)
+    write_grpo_metrics(tmp_path, m)
+    (row,) = read_all(tmp_path)
+    assert row["rollout/reward_mean"] == 0.25  # the env's reward, whatever the training reward
+    assert row["rollout/frac_groups_with_signal"] == 0.5 and row["rollout/reward_std_in_group"] == pytest.approx(
+        0.5 * 2**0.5 / 2)  # of the training rewards: [1, 0] and [0.5, 0.5]
+    assert (row["rollout/groups_with_signal"], row["rollout/missing_signal_groups"], row["rollout/resampled_groups"],
+            row["rollout/temperature"], row["train/advantage_abs_mean"], row["rollout/shaped_reward_mean"]) == (
+        1.0, 1.0, 2.0, 0.8, 0.35, 0.25)
+    assert "eval/shaped_reward_mean" not in row and row["train/optimizer_steps"] == 1
+    out = io.StringIO()
+    Display(enabled=True, console=Console(file=out, width=200)).grpo_table(m)
+    assert ("signal: 1 of 2 groups (2 resampled, 1 short), mean |A| 0.35, 1 optimizer steps, T = 0.8, shaped "
+            "reward 0.250") in out.getvalue()
