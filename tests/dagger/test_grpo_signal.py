@@ -65,8 +65,8 @@ class ScriptedStudent:
             name = re.search(r"(\w+)\(\) returns wrong results", conv[1].content)
             assert name is not None, conv[1].content
             k = self.asked[name[1]] = self.asked.get(name[1], -1) + 1
-            reply = self.plan.get((self.version, name[1]), [SUBMIT])[k % len(self.plan.get((self.version, name[1]),
-                                                                                             [SUBMIT]))]
+            replies = self.plan.get((self.version, name[1]), [SUBMIT])  # unplanned: submit unchanged (fails)
+            reply = replies[k % len(replies)]
             ids = tuple(self.tokenizer.encode(reply, add_special_tokens=False))
             out.append(Completion(reply, token_ids=ids, model_version=self.version))
         return out
