@@ -99,13 +99,18 @@ def group_metrics(rewards: Tensor) -> GroupMetrics:
 
 
 def trajectory_advantages(
-    trajectories: Sequence[Trajectory], *, scale_by_std: bool = True, eps: float = 1e-6
+    trajectories: Sequence[Trajectory], *, rewards: Sequence[float] | None = None, scale_by_std: bool = True,
+    eps: float = 1e-6,
 ) -> Tensor:
     """One advantage per trajectory (``[N]``, input order), grouping episodes by ``task_id``.
 
+    ``rewards``: one per trajectory (e.g. the shaped reward); default: each trajectory's own (the env's).
     Groups may differ in size. An episode with ``error`` set was never scored (its reward means nothing),
     so it is refused rather than silently counted as a failure: drop or re-run it first.
     """
+    if rewards is not None and len(rewards) != len(trajectories):
+        raise ValueError(f"{len(rewards)} rewards for {len(trajectories)} trajectories")
+    values = [t.reward for t in trajectories] if rewards is None else [float(r) for r in rewards]
     groups: dict[str, list[int]] = {}
     for i, trajectory in enumerate(trajectories):
         if trajectory.error is not None:
@@ -116,6 +121,6 @@ def trajectory_advantages(
         groups.setdefault(trajectory.task_id, []).append(i)
     out = torch.zeros(len(trajectories), dtype=torch.float32)
     for members in groups.values():
-        rewards = torch.tensor([trajectories[i].reward for i in members], dtype=torch.float32)
-        out[members] = group_advantages(rewards, scale_by_std=scale_by_std, eps=eps)
+        group = torch.tensor([values[i] for i in members], dtype=torch.float32)
+        out[members] = group_advantages(group, scale_by_std=scale_by_std, eps=eps)
     return out

@@ -31,6 +31,12 @@ def _field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+def _required_names(cls: type) -> list[str]:
+    """Fields without a default (a mapping must give them)."""
+    return [f.name for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+
+
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """Convert ``value`` (from YAML or a CLI string) to type ``tp``; raise ``ConfigError`` naming ``where``."""
     origin = get_origin(tp)
@@ -116,6 +122,11 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
         raise ConfigError(f"unknown config key {key!r}; {cls.__name__} has: {', '.join(names)}")
+    required = _required_names(cls)
+    missing = [k for k in required if k not in data]
+    if missing:
+        key = f"{where}.{missing[0]}" if where else missing[0]
+        raise ConfigError(f"config key {key!r} is missing; {cls.__name__} needs: {', '.join(required)}")
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
         return cls(**kwargs)

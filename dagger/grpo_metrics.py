@@ -26,25 +26,61 @@ class GroupStats:
 
     groups: int
     reward_mean: float | None
-    """Mean reward over the scored episodes."""
+    """Mean of the env's (binary) reward over the scored episodes."""
     reward_std_in_group: float | None
-    """Mean over groups of the within-group reward std."""
+    """Mean over groups of the within-group std of the training reward (``grpo.reward``)."""
     frac_groups_with_signal: float | None
-    """Share of groups whose rewards differ (the others give no policy gradient)."""
+    """Share of groups whose training rewards differ (the others give no policy gradient)."""
 
 
-def group_stats(trajectories: Sequence[Trajectory]) -> GroupStats:
-    """Group by task (groups may be ragged when some episodes failed for infrastructure reasons)."""
+@dataclass(frozen=True)
+class SignalStats:
+    """Whether a step had anything to learn from, beyond :class:`GroupStats` (``rollout/…``, ``train/…`` keys)."""
+
+    groups_with_signal: int
+    missing_signal_groups: int
+    """``tasks_per_step`` minus the groups with signal (0 when at least that many had it): what dynamic sampling
+    could not fill."""
+    resampled_groups: int
+    """Groups collected beyond ``tasks_per_step`` (dynamic sampling; 0 without it)."""
+    temperature: float
+    """The step's rollout temperature (``grpo.temperature``, possibly a schedule)."""
+    advantage_abs_mean: float | None
+    """Mean |advantage| over the episodes the update trained on (``None``: none)."""
+    shaped_reward_mean: float | None = None
+    """Mean shaped reward of the scored rollouts (``grpo.reward: shaped`` only)."""
+    eval_shaped_reward_mean: float | None = None
+    """The same on the held-out evaluation, when it ran."""
+
+    def flat(self) -> dict[str, float]:
+        out = {"rollout/groups_with_signal": float(self.groups_with_signal),
+               "rollout/missing_signal_groups": float(self.missing_signal_groups),
+               "rollout/resampled_groups": float(self.resampled_groups), "rollout/temperature": self.temperature}
+        for key, value in (("train/advantage_abs_mean", self.advantage_abs_mean),
+                           ("rollout/shaped_reward_mean", self.shaped_reward_mean),
+                           ("eval/shaped_reward_mean", self.eval_shaped_reward_mean)):
+            if value is not None:
+                out[key] = value
+        return out
+
+
+def group_stats(trajectories: Sequence[Trajectory], rewards: Sequence[float] | None = None) -> GroupStats:
+    """Group by task (groups may be ragged when some episodes failed for infrastructure reasons).
+
+    ``rewards``: the training reward of each scored trajectory, in order (default: the env's); the within-group std
+    and the signal share are of these, ``reward_mean`` is always the env's reward."""
+    scored = [t for t in trajectories if t.error is None]
+    trained = list(rewards) if rewards is not None else [t.reward for t in scored]
+    if len(trained) != len(scored):
+        raise ValueError(f"{len(trained)} rewards for {len(scored)} scored trajectories")
     groups: dict[str, list[float]] = {}
-    for t in trajectories:
-        if t.error is None:
-            groups.setdefault(t.task_id, []).append(t.reward)
+    for t, r in zip(scored, trained, strict=True):
+        groups.setdefault(t.task_id, []).append(r)
     if not groups:
         return GroupStats(0, None, None, None)
-    per_group = [group_metrics(torch.tensor(rewards)) for rewards in groups.values()]
-    rewards = [r for rs in groups.values() for r in rs]
+    per_group = [group_metrics(torch.tensor(rs)) for rs in groups.values()]
     return GroupStats(
-        groups=len(groups), reward_mean=sum(rewards) / len(rewards),
+        groups=len(groups), reward_mean=sum(t.reward for t in scored) / len(scored),
         reward_std_in_group=sum(g.reward_std_in_group for g in per_group) / len(per_group),
         frac_groups_with_signal=sum(g.frac_groups_with_signal for g in per_group) / len(per_group),
     )
@@ -62,6 +98,7 @@ class GRPOStepMetrics:
     teacher_seconds: float
     seconds: dict[str, float]
     """Wall time per part (collect, train, eval) in the process that ran it."""
+    signal: SignalStats | None = None
 
     def flat(self) -> dict[str, float]:
         """Namespaced scalars (``rollout/…``, ``eval/…``, ``train/…``, ``time/…``) for TensorBoard and JSONL."""
@@ -72,6 +109,8 @@ class GRPOStepMetrics:
         out.update({f"rollout/{k}": float(v) for k, v in dataclasses.asdict(self.groups).items() if v is not None})
         update = {k: v for k, v in dataclasses.asdict(self.update).items() if v is not None and k != "seconds"}
         out.update({f"train/{k}": float(v) for k, v in update.items()})
+        if self.signal is not None:
+            out.update(self.signal.flat())
         out["teacher/seconds"] = self.teacher_seconds
         out.update({f"time/{k}_s": v for k, v in self.seconds.items()})
         return out

@@ -1,7 +1,9 @@
 """The GRPO phase (RLVR). Read it top to bottom: for each step,
 
-    collect G student-only episodes on each of ``tasks_per_step`` tasks (β = 0, sampled) → group advantages from the
-    env's rewards → update (clipped PG, + SFT on teacher labels with ``sft_coef``) → checkpoint → evaluate → metrics.
+    collect G student-only episodes on each of ``tasks_per_step`` tasks (β = 0, sampled at the step's temperature;
+    dynamic sampling: more groups while too few have signal) → group advantages from the training reward (the env's,
+    or the shaped one) → update (clipped PG, + SFT on teacher labels with ``sft_coef``) → checkpoint → evaluate →
+    metrics.
 
 It starts from the weights the previous phase ended with (the last DAgger checkpoint, or the initial student).
 Files: ``episodes/grpo_iter_XXX.jsonl`` (the groups, fsync'd one by one), ``checkpoints/grpo_XXX`` (+ the AdamW
@@ -25,7 +27,8 @@ from swe_dagger.dagger import dataset
 from swe_dagger.dagger.advantages import trajectory_advantages
 from swe_dagger.dagger.durable import atomic_write_json, atomic_write_text, read_json
 from swe_dagger.dagger.episodes import CollectRequest, collect
-from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo_groups import StepGroups, collect_groups, episode_rewards
+from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
 from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
 from swe_dagger.dagger.metrics import rollout_stats
 from swe_dagger.dagger.records import Trajectory
@@ -52,9 +55,14 @@ def _mark(ctx: RunContext, step: int, part: str) -> None:
 
 def grpo_phase(ctx: RunContext, start: Path) -> Path:
     """``grpo.steps`` steps from the weights at ``start``; returns the last step's checkpoint."""
-    if ctx.cfg.grpo.tasks_per_step > len(ctx.train_tasks):
-        raise ValueError(f"grpo.tasks_per_step = {ctx.cfg.grpo.tasks_per_step} but there are only "
+    g = ctx.cfg.grpo
+    if g.tasks_per_step > len(ctx.train_tasks):
+        raise ValueError(f"grpo.tasks_per_step = {g.tasks_per_step} but there are only "
                          f"{len(ctx.train_tasks)} training tasks (a step's groups must be on distinct tasks)")
+    if g.dynamic_sampling and g.tasks_per_step + g.max_resample_groups > len(ctx.train_tasks):
+        raise ValueError(f"grpo.tasks_per_step + grpo.max_resample_groups = {g.tasks_per_step} + "
+                         f"{g.max_resample_groups} but there are only {len(ctx.train_tasks)} training tasks (resampled "
+                         "groups are on tasks the step has not used); lower grpo.max_resample_groups")
     for step in range(ctx.cfg.grpo.steps):
         if not done(ctx, step, "complete"):
             grpo_step(ctx, step, start)
@@ -66,24 +74,26 @@ def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
     weights = start if step == 0 else checkpoint(ctx, step - 1)
     teacher_before = ctx.teacher_usage()[0]
 
-    # 1. collect: G sampled episodes of the student alone per task; the teacher labels them only for the SFT term
+    # 1. collect: G sampled episodes of the student alone per task (dynamic sampling: more groups while fewer than
+    #    tasks_per_step have signal); the teacher labels them only for the SFT term
     started = time.perf_counter()
-    trajs = _logged(ctx, "grpo", step) if done(ctx, step, "collected") else collect(ctx, CollectRequest(
-        kind="grpo", iteration=step, beta=0.0, tasks=ctx.train_tasks, student=weights, label=g.sft_coef > 0,
-        episodes=g.group_size * g.tasks_per_step, temperature=g.temperature, group_size=g.group_size,
-    ))
+    groups = collect_groups(ctx, step, weights, g.temperature_at(step), lambda ts: episode_rewards(
+        ts, ctx.train_tasks, g.reward, p2p_penalty=g.p2p_penalty), logged=done(ctx, step, "collected"))
     _mark(ctx, step, "collected")
     seconds["collect"] = time.perf_counter() - started
+    trajs = groups.trajectories
 
-    # 2. advantages: each episode's reward against its group's (episodes the infrastructure failed have no reward)
-    scored = [t for t in trajs if t.error is None]
-    if len(scored) < len(trajs):
-        ctx.display.log(f"grpo step {step}: {len(trajs) - len(scored)} episodes had infrastructure errors; left out")
-    advantages = trajectory_advantages(scored, scale_by_std=g.scale_by_std).tolist()
+    # 2. advantages: each episode's training reward against its group's (episodes the infrastructure failed have no
+    #    reward; with dynamic sampling only the groups with signal are trained on)
+    if len(groups.scored) < len(trajs):
+        ctx.display.log(f"grpo step {step}: {len(trajs) - len(groups.scored)} episodes had infrastructure errors; "
+                        "left out")
+    batch, rewards = groups.batch(only_signal=g.dynamic_sampling)
+    advantages = trajectory_advantages(batch, rewards=rewards, scale_by_std=g.scale_by_std).tolist()
 
     # 3. update from the step's starting weights (and the optimizer state the previous step left); checkpoint
     started = time.perf_counter()
-    update = _update(ctx, step, weights, start, scored, advantages)
+    update = _update(ctx, step, weights, start, batch, advantages, groups.scored)
     seconds["train"] = time.perf_counter() - started
 
     # 4. evaluate the new weights alone (greedy) on held-out tasks
@@ -94,10 +104,10 @@ def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
 
     # 5. metrics, then the step is complete
     m = GRPOStepMetrics(
-        step=step, groups=group_stats(trajs), rollout=rollout_stats(trajs), update=update,
+        step=step, groups=group_stats(trajs, groups.rewards), rollout=rollout_stats(trajs), update=update,
         eval=rollout_stats(evaluated) if evaluated is not None else None,
         teacher_seconds=ctx.teacher_usage()[0] - teacher_before,
-        seconds=seconds,
+        seconds=seconds, signal=_signal(ctx, step, groups, advantages, evaluated),
     )
     write_grpo_metrics(ctx.run_dir, m)
     ctx.report.scalars({f"grpo/{key}": value for key, value in m.flat().items()}, axis="grpo_step", step=step)
@@ -107,8 +117,31 @@ def grpo_step(ctx: RunContext, step: int, start: Path) -> None:
     _mark(ctx, step, "complete")
 
 
-def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list[Trajectory],
-            advantages: list[float]) -> GRPOUpdateResult:
+def _signal(ctx: RunContext, step: int, groups: StepGroups, advantages: list[float],
+            evaluated: list[Trajectory] | None) -> SignalStats:
+    g = ctx.cfg.grpo
+    with_signal = sum(x.has_signal for x in groups.groups)
+    shaped, eval_shaped = None, None
+    if g.reward == "shaped":
+        shaped = _mean(groups.rewards)
+        if evaluated is not None:
+            scored = [t for t in evaluated if t.error is None]
+            eval_shaped = _mean(episode_rewards(scored, ctx.test_tasks, "shaped", p2p_penalty=g.p2p_penalty))
+    return SignalStats(
+        groups_with_signal=with_signal, missing_signal_groups=max(0, g.tasks_per_step - with_signal),
+        resampled_groups=groups.resampled, temperature=g.temperature_at(step),
+        advantage_abs_mean=_mean([abs(a) for a in advantages]), shaped_reward_mean=shaped,
+        eval_shaped_reward_mean=eval_shaped,
+    )
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _update(ctx: RunContext, step: int, weights: Path, start: Path, batch: list[Trajectory],
+            advantages: list[float], labeled: list[Trajectory]) -> GRPOUpdateResult:
+    """The update on ``batch`` (the PG term) and the teacher labels of ``labeled`` (the SFT term)."""
     result_path = ctx.run_dir / "grpo" / f"step_{step:03d}.json"
     if done(ctx, step, "trained"):
         return GRPOUpdateResult(**read_json(result_path))
@@ -121,9 +154,9 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list
         if cfg.sft.lora:
             model = with_lora(model, cfg.sft)
         ref = load_student(start, trainable=False)[0] if g.kl_coef > 0 else None
-        sequences, per_sequence = rl_sequences(scored, advantages, tokenizer, ctx.agent,
+        sequences, per_sequence = rl_sequences(batch, advantages, tokenizer, ctx.agent,
                                                require_logprobs=g.tis_cap is not None)
-        sft = sft_examples(scored, ctx.agent, tokenizer, cfg.sft.max_seq_len) if g.sft_coef > 0 else []
+        sft = sft_examples(labeled, ctx.agent, tokenizer, cfg.sft.max_seq_len) if g.sft_coef > 0 else []
         ctx.display.start(f"grpo step {step} update ({len(sequences)} student turns)", total=g.epochs * g.minibatches)
         before = _updates_before(ctx, step)
 
@@ -135,7 +168,7 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, scored: list
             model, sequences, per_sequence, g, precision=cfg.sft, pad_id=pad_token_id(tokenizer),
             seed=derive_seed(cfg.seed, "grpo", step) % 2**31, sft=sft, ref_model=ref,
             optimizer_state=_load_optimizer(ctx, step - 1),
-            on_step=on_step,
+            on_step=on_step, step=step,
         )
         save_checkpoint(model, tokenizer, checkpoint(ctx, step))
         _save_optimizer(ctx, step, state)

@@ -118,8 +118,12 @@ def grpo_update(
     ref_model: Any | None = None,
     optimizer_state: dict[str, Any] | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
+    step: int = 0,
 ) -> tuple[GRPOUpdateResult, dict[str, Any]]:
-    """Update ``model`` in place; returns the result and the optimizer's state (to pass to the next step)."""
+    """Update ``model`` in place; returns the result and the optimizer's state (to pass to the next step).
+
+    ``step``: the GRPO step, for its rollout temperature (``cfg.temperature_at(step)``: tokens are scored at the
+    temperature they were sampled at)."""
     started = time.perf_counter()
     if len(sequences) != len(advantages):
         raise ValueError(f"{len(advantages)} advantages for {len(sequences)} sequences")
@@ -134,20 +138,21 @@ def grpo_update(
     model, optimizer = accelerator.prepare(model, optimizer)
     totals, steps = _Totals(), 0
     no_signal = not any(a != 0.0 for a in advantages) and not sft and cfg.kl_coef == 0
-    if sequences and not no_signal:
+    temperature = cfg.temperature_at(step)
+    if (sequences or sft) and not no_signal:  # SFT alone when dynamic sampling left no group with signal
         model.train()
         generator = torch.Generator().manual_seed(seed)
         total = cfg.epochs * cfg.minibatches
         old: dict[int, torch.Tensor] | None = None
         if total > 1:  # later minibatches are off-policy: the ratio needs the rollout weights' logprobs
-            old = _logprobs(model, sequences, advantages, cfg, pad_id, accelerator)
+            old = _logprobs(model, sequences, advantages, cfg, temperature, pad_id, accelerator)
         for _ in range(cfg.epochs):
             order = torch.randperm(len(sequences), generator=generator).tolist()
             sft_order = torch.randperm(len(sft), generator=generator).tolist()
             for rl_ids, sft_ids in zip(_chunks(order, cfg.minibatches), _chunks(sft_order, cfg.minibatches),
                                        strict=True):
-                step_loss = _minibatch(model, ref_model, sequences, advantages, sft, rl_ids, sft_ids, old, cfg, pad_id,
-                                       accelerator, totals)
+                step_loss = _minibatch(model, ref_model, sequences, advantages, sft, rl_ids, sft_ids, old, cfg,
+                                       temperature, pad_id, accelerator, totals)
                 totals.add("loss", step_loss)
                 norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or math.inf)
                 totals.add("grad_norm", float(norm))
@@ -168,7 +173,7 @@ def _micro_window(sequences: Sequence[RLSequence], advantages: Sequence[float], 
 
 
 def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[float], cfg: GRPOConfig,
-              pad_id: int, accelerator: Accelerator) -> dict[int, torch.Tensor]:
+              temperature: float, pad_id: int, accelerator: Accelerator) -> dict[int, torch.Tensor]:
     """Each sequence's tail logprobs under the current weights (no grad): the ratio's denominator for later
     minibatches."""
     out: dict[int, torch.Tensor] = {}
@@ -177,7 +182,7 @@ def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[
             chunk = list(range(k, min(k + cfg.micro_batch_size, len(sequences))))
             w = _micro_window(sequences, advantages, chunk, pad_id, accelerator.device)
             with accelerator.autocast():
-                lp = window_logprobs(window_logits(model, w, cfg.temperature), w)
+                lp = window_logprobs(window_logits(model, w, temperature), w)
             out.update(zip(chunk, split_tails(lp, w), strict=True))
     return out
 
@@ -185,7 +190,7 @@ def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[
 def _minibatch(
     model: Any, ref_model: Any | None, sequences: Sequence[RLSequence], advantages: Sequence[float],
     sft: Sequence[SFTExample], rl_ids: list[int], sft_ids: list[int], old: dict[int, torch.Tensor] | None,
-    cfg: GRPOConfig, pad_id: int, accelerator: Accelerator, totals: _Totals,
+    cfg: GRPOConfig, temperature: float, pad_id: int, accelerator: Accelerator, totals: _Totals,
 ) -> float:
     """Accumulate one optimizer step's gradients (PG term over ``rl_ids``, SFT term over ``sft_ids``); its loss."""
     step_pg, step_policy, step_sft = 0.0, 0.0, 0.0
@@ -194,13 +199,13 @@ def _minibatch(
         chunk = rl_ids[k : k + cfg.micro_batch_size]
         w = _micro_window(sequences, advantages, chunk, pad_id, accelerator.device)
         with accelerator.autocast():
-            logits = window_logits(model, w, cfg.temperature)
+            logits = window_logits(model, w, temperature)
             lp = window_logprobs(logits, w)
             old_lp = lp.detach() if old is None else join_tails([old[i] for i in chunk], lp)
             ref_lp = None
             if ref_model is not None and cfg.kl_coef > 0:
                 with torch.no_grad():
-                    ref_lp = window_logprobs(window_logits(ref_model, w, cfg.temperature), w)
+                    ref_lp = window_logprobs(window_logits(ref_model, w, temperature), w)
             loss, m = grpo_loss(
                 lp, old_lp, w.advantages, w.loss_mask, clip_eps_low=cfg.clip_eps_low,
                 clip_eps_high=cfg.clip_eps_high, ref_logprobs=ref_lp, kl_coef=cfg.kl_coef,

@@ -1,7 +1,9 @@
 """A PNG of the learning curves from ``metrics.jsonl`` (written at the end of a run), over every phase.
 
 The x axis is the round: DAgger iterations first, then GRPO steps (a dashed line marks where GRPO starts). Panels
-whose keys a run never wrote stay empty; the two GRPO panels appear only when a GRPO step was recorded.
+whose keys a run never wrote stay empty; the four GRPO panels (rewards, update, signal: the share of groups with
+differing rewards, mean |advantage| and the rollout temperature, and per-step group counts: with signal, resampled,
+short of ``tasks_per_step``, optimizer steps) appear only when a GRPO step was recorded.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ _PANELS = (
     ("teacher agreement", ("rollout/agreement", "eval/agreement", "eval/first_turn_agreement")),
     ("resolve rate", ("rollout/resolve_rate", "eval/resolve_rate")),
     ("β and format errors", ("beta", "rollout/format_error_rate", "eval/format_error_rate")),
-    ("GRPO rewards", ("rollout/reward_mean", "rollout/reward_std_in_group", "rollout/frac_groups_with_signal")),
+    ("GRPO rewards", ("rollout/reward_mean", "rollout/shaped_reward_mean", "eval/shaped_reward_mean",
+                      "rollout/reward_std_in_group")),
     ("GRPO update", ("train/pg_loss", "train/clip_fraction", "train/approx_kl_old", "train/kl_ref", "train/entropy",
                      "train/is_weight_mean")),
+    ("GRPO signal", ("rollout/frac_groups_with_signal", "train/advantage_abs_mean", "rollout/temperature")),
+    ("GRPO groups per step", ("rollout/groups_with_signal", "rollout/resampled_groups",
+                              "rollout/missing_signal_groups", "train/optimizer_steps")),
 )
 
 
@@ -26,7 +32,7 @@ def _label(row: Row) -> str:
 
 
 def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
-    """Write ``curves.png`` (4 panels over rounds, 6 with GRPO steps) into ``run_dir`` and return its path."""
+    """Write ``curves.png`` (4 panels over rounds, 8 with GRPO steps) into ``run_dir`` and return its path."""
     import matplotlib
 
     matplotlib.use("Agg")

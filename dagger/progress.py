@@ -124,3 +124,16 @@ class Display:
             f"  pg {u.pg_loss:.4f}{sft}{kl}, clip {100 * u.clip_fraction:.1f}%\n"
             f"  KL(old) {u.approx_kl_old:.3g}, entropy {u.entropy:.3f}{tis}"
         )
+        if m.signal is not None:
+            self._progress.console.print(f"  {signal_line(m)}")
+
+
+def signal_line(m: GRPOStepMetrics) -> str:
+    """One line on whether the step had anything to learn from (the GRPO table's last line)."""
+    s = m.signal
+    if s is None:
+        return ""
+    shaped = f", shaped reward {s.shaped_reward_mean:.3f}" if s.shaped_reward_mean is not None else ""
+    return (f"signal: {s.groups_with_signal} of {m.groups.groups} groups ({s.resampled_groups} resampled, "
+            f"{s.missing_signal_groups} short), mean |A| {_fmt(s.advantage_abs_mean)}, "
+            f"{m.update.optimizer_steps} optimizer steps, T = {s.temperature:.3g}{shaped}")

@@ -63,7 +63,7 @@ def test_group_stats_and_metric_rows_beside_dagger(tmp_path: Path) -> None:
     png = plot_curves(tmp_path)
     from PIL import Image
 
-    assert png.stat().st_size > 10_000 and Image.open(png).size == (1100, 1100)  # with the 2 GRPO panels
+    assert png.stat().st_size > 10_000 and Image.open(png).size == (1100, 1433)  # with the 4 GRPO panels
 
 
 VOLATILE = ("time/", "teacher/seconds", "train/seconds")

@@ -15,7 +15,7 @@ from swe_dagger.agents.agent import Agent
 from swe_dagger.agents.hf_policy import HFPolicy
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.dagger.advantages import trajectory_advantages
-from swe_dagger.dagger.config import GRPOConfig, SFTConfig
+from swe_dagger.dagger.config import GRPOConfig, SFTConfig, TemperatureSchedule
 from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
 from swe_dagger.dagger.grpo_trainer import grpo_update, rl_sequences, sft_examples
 from swe_dagger.dagger.grpo_window import split_tails, window, window_logits, window_logprobs
@@ -155,3 +155,33 @@ def test_window_scores_the_loss_tokens_like_the_full_sequences(
         assert torch.allclose(tail[mask], full[r, n - tail.shape[0] : n][mask], atol=1e-4)
         assert seq.rollout_logprobs is not None
         assert torch.allclose(tail[mask], torch.tensor(seq.rollout_logprobs)[n - tail.shape[0] :][mask], atol=1e-4)
+
+
+def test_each_step_scores_tokens_at_its_scheduled_temperature(
+    tiny_student_dir: Path, trajectories: list[Trajectory]
+) -> None:
+    model, tok = load_student(tiny_student_dir, trainable=True)
+    sequences, per_seq = rl_sequences(trajectories, [1.0, -1.0], tok, AGENT, require_logprobs=True)
+    schedule = GRPOConfig(lr=0.0, steps=3, temperature=TemperatureSchedule(start=1.0, end=0.25))
+
+    def update(cfg: GRPOConfig, step: int) -> Any:
+        return grpo_update(model, sequences, per_seq, cfg, precision=SFTConfig(), pad_id=tok.pad_token_id, seed=0,
+                           step=step)[0]
+
+    first, last = update(schedule, 0), update(schedule, 2)
+    assert first.entropy == pytest.approx(update(GRPOConfig(lr=0.0, temperature=1.0), 0).entropy)
+    assert last.entropy == pytest.approx(update(GRPOConfig(lr=0.0, temperature=0.25), 0).entropy)
+    assert last.entropy < first.entropy - 0.5  # sharper distributions at the last step's lower temperature
+    # sampled at 1.0 = the first step's temperature: the trainer agrees with the rollouts there, not at the last step
+    assert first.is_weight_mean == pytest.approx(1.0, abs=1e-3) and abs(last.is_weight_mean - 1.0) > 0.05
+
+
+def test_sft_term_alone_when_no_group_is_trained(tiny_student_dir: Path, trajectories: list[Trajectory]) -> None:
+    """Dynamic sampling may leave no group with signal: the PG batch is empty, the SFT term still trains."""
+    model, tok = load_student(tiny_student_dir, trainable=True)
+    sft = sft_examples(trajectories, AGENT, tok, max_seq_len=1024)
+    params_before = [p.detach().clone() for p in model.parameters()]
+    result, _ = grpo_update(model, [], [], GRPOConfig(lr=1e-3, sft_coef=1.0), precision=SFTConfig(),
+                            pad_id=tok.pad_token_id, seed=0, sft=sft)
+    assert result.optimizer_steps == 1 and result.sequences == 0 and result.sft_loss is not None
+    assert any(not torch.equal(a, b) for a, b in zip(params_before, model.parameters(), strict=True))
