@@ -38,7 +38,8 @@ CAUSES = [  # (cause, pattern in a setup error or a failing log), first match wi
     ("missing system library", r"fatal error: [\w/.+-]+\.h: No such file|cannot find -l\w+|"
                                r"error: command '[\w/.+-]*(gcc|cc|g\+\+)' failed|library not found"),
     ("compiled extension not built", r"you appear to be importing .* from within the source directory|"
-                                     r"extension modules? .* not (been )?built|No module named '[\w.]*\._\w+'"),
+                                     r"extension modules? .* not (been )?built|undefined symbol"),
+    ("module missing from the workspace", r"ModuleNotFoundError: No module named"),
     ("network-only test", r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
                           r"ConnectionError|urlopen error|Failed to establish a new connection"),
     ("mirror lacks commit", r"not in .*|has no git repository"),
@@ -88,9 +89,19 @@ def run_one(task: Task, cfg: LocalModeConfig, work: Path, test_timeout_s: float)
     row["agree"] = row["harness_gold"] == (gold.resolution == "FULL") and \
         row["harness_empty"] == (empty.resolution == "FULL")
     if gold.resolution != "FULL":
+        row["log_causes"] = [cause for cause, pattern in CAUSES if re.search(pattern, gold.log)]
         row["cause"] = "flaky" if row.get("gold_rerun") == "FULL" else cause_of(gold.log)
         row["gold_log_tail"] = gold.log[-1500:]
     return row
+
+
+def _cause(row: dict[str, Any]) -> str:
+    """A row's cause, classified again from its stored message or log (so a refined pattern applies to old rows)."""
+    if row.get("gold_rerun") == "FULL":
+        return "flaky"
+    if row.get("stage") == "graded":
+        return next(iter(row.get("log_causes") or []), "other")
+    return cause_of(row.get("error") or "")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -102,7 +113,7 @@ def table(rows: list[dict[str, Any]]) -> str:
              "failed (cause) |", "|---|---|---|---|---|---|"]
     for repo, rs in [*sorted(groups.items()), ("all", rows)]:
         graded = [r for r in rs if r.get("stage") == "graded"]
-        causes = Counter(r["cause"] for r in rs if r.get("cause"))
+        causes = Counter(_cause(r) for r in rs if r.get("stage") != "graded" or r.get("gold") != "FULL")
         lines.append(f"| {repo} | {len(rs)} | {sum(r['gold'] == 'FULL' for r in graded)} | "
                      f"{sum(r['empty'] == 'NO' for r in graded)} | {sum(r['agree'] for r in graded)}/{len(graded)} "
                      f"| {', '.join(f'{c} {n}' for c, n in sorted(causes.items())) or '-'} |")

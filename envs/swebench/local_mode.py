@@ -4,14 +4,16 @@ Once per repository a git clone is made from the repo's source (GitHub, or a mir
 (repository, version) a virtualenv is built, as swebench builds one environment image per version: the spec's
 Python, its ``packages`` and ``pip_packages`` (pip, from the package index or ``pip_args`` such as ``--no-index
 --find-links DIR``), its ``pre_install`` and ``install`` commands run in a checkout of the environment setup commit.
-A ``.pth`` line then puts ``/testbed`` (and ``/testbed/src`` or ``/testbed/lib`` for those layouts), the workspace
+A ``.pth`` hook then puts ``/testbed`` (and ``/testbed/src`` or ``/testbed/lib`` for those layouts), the workspace
 inside the bubblewrap sandbox, at the front of ``sys.path``, so every instance of that version imports the agent's
-copy, not the install. The task gets ``repo_path`` (the clone) + ``venv`` and runs offline in the sandbox.
+copy, not the install; files the install generated (``_version.py``, ``.so``) come from an overlay when the
+workspace lacks them (:mod:`.local_overlay`). The task gets ``repo_path`` (the clone) + ``venv`` and runs offline
+in the sandbox.
 
 Limits: ``pre_install`` lines that need root (apt-get) are skipped and listed; ``sed`` lines (edits of tracked
 files such as ``tox.ini``) are replayed in the test workspace before the tests, as the harness's image has them;
-repos with compiled extensions need build artefacts in the workspace, which a clean checkout lacks — use docker
-mode for those (astropy, matplotlib, scikit-learn).
+compiled extensions come from the overlay, built from the environment setup commit's sources — an instance whose
+C sources differ from that commit needs docker mode.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swe_dagger.envs.swebench.local_overlay import install_hook
 from swe_dagger.envs.swebench.local_python import find_python
 from swe_dagger.envs.swebench.local_requirements import LocalEnvError, spec_requirements
 from swe_dagger.envs.swebench.mirror import GITHUB, MirrorError, repo_source
@@ -38,7 +41,8 @@ __all__ = ["LocalEnvError", "LocalModeConfig", "build_venv", "default_cache", "e
            "local_task"]
 
 _MARKER = ".swe-dagger-swebench.json"
-_PTH = "00-swe-dagger-testbed.pth"
+_LAYOUT = 2
+"""Bumped when a venv's layout changes (2: the overlay hook), so venvs of an older layout are rebuilt."""
 _ROOT_ONLY = ("apt-get", "apt ", "sudo ", "yum ", "dnf ")
 
 
@@ -117,19 +121,11 @@ def _has_commit(repo: Path, commit: str) -> bool:
                           capture_output=True, check=False).returncode == 0
 
 
-def _pth_line(checkout: Path) -> str:
-    """One ``.pth`` line putting the workspace first on ``sys.path`` (ahead of site-packages and any install)."""
-    paths = ["/testbed"]
-    for sub in ("src", "lib"):
-        if (checkout / sub).is_dir() and any((p / "__init__.py").exists() for p in (checkout / sub).iterdir()):
-            paths.append(f"/testbed/{sub}")
-    return f"import sys; sys.path[:0] = [p for p in {paths!r} if p not in sys.path]\n"
-
-
 def _recipe_digest(task: Task, cfg: LocalModeConfig) -> str:
     spec = repo_spec(task)
-    recipe = {"spec": {k: spec[k] for k in sorted(spec) if k != "docker_specs"}, "python": cfg.python,
-              "env_commit": task.environment_setup_commit or task.base_commit, "pip_args": list(cfg.pip_args)}
+    recipe = {"layout": _LAYOUT, "spec": {k: spec[k] for k in sorted(spec) if k != "docker_specs"},
+              "python": cfg.python, "env_commit": task.environment_setup_commit or task.base_commit,
+              "pip_args": list(cfg.pip_args)}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -159,9 +155,8 @@ def _build(task: Task, clone: Path, venv: Path, checkout: Path, cfg: LocalModeCo
     _run([find_python(str(spec["python"]), cfg.python), "-m", "venv", str(venv)], f"{where}: creating the venv")
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
     env.pop("PYTHONPATH", None)
-    reqs = spec_requirements(task.repo, spec, clone, env_commit)
-    if reqs:
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    for reqs in spec_requirements(task.repo, spec, clone, env_commit):
         _run([*pip, *cfg.pip_args, *reqs], f"{where}: pip install of the spec's packages", env=env,
              timeout=cfg.timeout_s)
     skipped = []
@@ -170,8 +165,7 @@ def _build(task: Task, clone: Path, venv: Path, checkout: Path, cfg: LocalModeCo
             skipped.append(command)
             continue
         _run(["bash", "-c", command], f"{where}: {command[:80]!r}", cwd=checkout, env=env, timeout=cfg.timeout_s)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / _PTH).write_text(_pth_line(checkout))
+    install_hook(venv, checkout)
     return skipped
 
 

@@ -83,8 +83,12 @@ def _from_environment_yml(repo_name: str, repo: Path, commit: str) -> list[str]:
     return out
 
 
-def spec_requirements(repo_name: str, spec: Mapping[str, Any], repo: Path, env_commit: str) -> list[str]:
-    """pip requirement strings for ``spec``'s ``packages`` then its ``pip_packages``."""
+def spec_requirements(repo_name: str, spec: Mapping[str, Any], repo: Path, env_commit: str) -> list[list[str]]:
+    """pip requirement strings, one list per pip run: ``spec``'s ``packages``, then its ``pip_packages``.
+
+    Two runs, in this order, as swebench installs them: ``pip_packages`` may pin a version the requirements file
+    pins differently (flask 2.3: ``MarkupSafe==2.1.1`` over ``markupsafe==2.1.2``), and the later run wins.
+    """
     packages = str(spec.get("packages", "") or "")
     if packages == "requirements.txt":
         reqs = _from_requirements(repo_name, repo, env_commit)
@@ -92,4 +96,4 @@ def spec_requirements(repo_name: str, spec: Mapping[str, Any], repo: Path, env_c
         reqs = _from_environment_yml(repo_name, repo, env_commit)
     else:
         reqs = [conda_to_pip(p) for p in packages.split() if re.split(r"[=<>!]", p)[0] not in _SKIP]
-    return reqs + [str(p) for p in spec.get("pip_packages", [])]
+    return [step for step in (reqs, [str(p) for p in spec.get("pip_packages", [])]) if step]
