@@ -156,10 +156,11 @@ def _build(task: Task, clone: Path, venv: Path, checkout: Path, cfg: LocalModeCo
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
     env.pop("PYTHONPATH", None)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    for reqs in spec_requirements(task.repo, spec, clone, env_commit):
+    plan = spec_requirements(task.repo, spec, clone, env_commit)
+    for reqs in plan.steps:
         _run([*pip, *cfg.pip_args, *reqs], f"{where}: pip install of the spec's packages", env=env,
              timeout=cfg.timeout_s)
-    skipped = []
+    skipped = [f"conda-only package {name}" for name in plan.skipped]
     for command in [*spec.get("pre_install", []), *([spec["install"]] if "install" in spec else [])]:
         if command.lstrip().startswith(_ROOT_ONLY):
             skipped.append(command)

@@ -35,8 +35,9 @@ def test_requirements_then_pip_packages_in_two_pip_runs(tmp_path: Path) -> None:
                               "requirements/tests.txt": "pytest==7.3.1\n"})
     spec = {"packages": "requirements.txt", "pip_packages": ["MarkupSafe==2.1.1"]}
     steps = spec_requirements("pallets/flask", spec, tmp_path, commit)  # swebench reads requirements/dev.txt
-    assert steps == [["pytest==7.3.1", "markupsafe==2.1.2"], ["MarkupSafe==2.1.1"]]  # the later pin wins
-    assert spec_requirements("x/y", {"packages": "numpy=1.2 python=3.9"}, tmp_path, commit) == [["numpy==1.2"]]
+    assert steps.steps == (("pytest==7.3.1", "markupsafe==2.1.2"), ("MarkupSafe==2.1.1",))  # the later pin wins
+    conda = spec_requirements("x/y", {"packages": "numpy=1.2 python=3.9 dask-core>=2 hdf5 cdms2=3"}, tmp_path, commit)
+    assert conda.steps == (("numpy==1.2", "dask>=2"),) and conda.skipped == ("hdf5", "cdms2==3")
     with pytest.raises(LocalEnvError, match="no requirements file"):
         spec_requirements("x/y", {"packages": "requirements.txt"}, tmp_path, commit)
 
