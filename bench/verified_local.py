@@ -89,7 +89,8 @@ def run_one(task: Task, cfg: LocalModeConfig, work: Path, test_timeout_s: float)
     row["agree"] = row["harness_gold"] == (gold.resolution == "FULL") and \
         row["harness_empty"] == (empty.resolution == "FULL")
     if gold.resolution != "FULL":
-        row["log_causes"] = [cause for cause, pattern in CAUSES if re.search(pattern, gold.log)]
+        found = [cause for cause, pattern in CAUSES if re.search(pattern, gold.log)]
+        row["log_causes"] = ["test timeout", *found] if gold.timed_out else found
         row["cause"] = "flaky" if row.get("gold_rerun") == "FULL" else cause_of(gold.log)
         row["gold_log_tail"] = gold.log[-1500:]
     return row
