@@ -8,7 +8,8 @@ For every instance in ``--ids`` (one a line; ``#`` comments), one at a time: bui
 bubblewrap sandbox through the env (``SWEEnv.evaluate``). Each test log is also graded by swebench's own
 ``get_eval_report`` (the harness's log reader, parser and rules) and the two verdicts compared. A gold patch that is
 not FULL is run once more (FULL then: flaky). Setup failures and misses are given a cause from the message or log.
-One JSON line per instance goes to ``OUT/results.jsonl`` (rerun to resume); a Markdown table is printed at the end.
+One JSON line per instance goes to ``OUT/results.jsonl`` (rerun to resume); a Markdown table is printed at the end
+(``--report``: only the table of what ``OUT`` holds).
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/verified-local"))
     ap.add_argument("--cache-dir", type=Path, default=default_cache())
     ap.add_argument("--test-timeout", type=float, default=900.0)
+    ap.add_argument("--report", action="store_true", help="print the table of what OUT holds; run nothing")
     args = ap.parse_args()
     ids = [line.split("#")[0].strip() for line in args.ids.read_text().splitlines()]
     by_id = {t.instance_id: t for t in load_swebench(args.dataset, [i for i in ids if i])}
@@ -140,7 +142,7 @@ def main() -> None:
     cfg = LocalModeConfig(cache_dir=args.cache_dir, repo_mirror=args.mirror)
     with tempfile.TemporaryDirectory() as work:
         for n, task in enumerate(tasks, 1):
-            if task.instance_id in done:
+            if task.instance_id in done or args.report:
                 continue
             row = run_one(task, cfg, Path(work), args.test_timeout)
             done[task.instance_id] = row
@@ -149,7 +151,7 @@ def main() -> None:
             print(f"[{n}/{len(tasks)}] {task.instance_id}: {row.get('gold', row.get('stage'))} / "
                   f"{row.get('empty', '-')} agree={row.get('agree')} cause={row.get('cause', '-')} "
                   f"setup {row.get('setup_s')}s", flush=True)
-    print(table([done[t.instance_id] for t in tasks]))
+    print(table([done[t.instance_id] for t in tasks if t.instance_id in done]))
 
 
 if __name__ == "__main__":
