@@ -37,6 +37,9 @@ def swebench_eval_command(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="local: clones and venvs.")] = None,
     repo_url: Annotated[str, typer.Option("--repo-url", help="local: clone URL template.")] = (
         "https://github.com/{repo}.git"),
+    repo_mirror: Annotated[str | None, typer.Option(
+        "--repo-mirror", help="local: a folder of git repos (owner/name, owner+name, .git or not) or a template "
+        "such as file:///mirrors/{owner}/{name}.git; wins over --repo-url.")] = None,
     harness: Annotated[bool, typer.Option("--harness", help="Then grade preds.jsonl with swebench's harness.")]
     = False,
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt style: default, or compact for a student "
@@ -75,7 +78,7 @@ def swebench_eval_command(
             mode=cast(Literal["docker", "local"], mode), workers=workers, max_turns=max_turns, namespace=namespace,
             pull=not no_pull, model_name=model_name or name, progress=not no_progress,
             prompt=cast(Literal["default", "compact"], prompt),
-            local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url),
+            local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url, repo_mirror=repo_mirror),
         )
         try:
             outcomes = evaluate_swebench(tasks, actor, out, cfg, meta={"dataset": dataset})

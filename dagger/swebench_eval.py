@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from swe_dagger.agents.agent import Agent, AgentConfig
@@ -199,7 +201,8 @@ def _write(out_dir: Path, outcome: InstanceOutcome, traj: Trajectory | None) -> 
 
 def _progress(enabled: bool) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled)
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled,
+                    console=Console(stderr=True))
 
 
 def _running(outcomes: Sequence[InstanceOutcome]) -> str:
@@ -232,6 +235,9 @@ def evaluate_swebench(tasks: Sequence[Task], actor: Actor, out_dir: Path, cfg: S
             outcome, traj = future.result()
             _write(out_dir, outcome, traj)
             finished.append(outcome)
+            if outcome.status == "error":  # on the console as it happens, not only in results.json
+                progress.console.print(f"[red]error[/red] {outcome.instance_id}: {escape(outcome.error or '')}",
+                                       highlight=False, soft_wrap=True)
             progress.update(bar, advance=1, info=_running(finished))
     outcomes = [o for t in tasks if (o := read_outcome(out_dir, t.instance_id)) is not None]
     write_outputs(out_dir, outcomes, cfg.model_name, meta or {})

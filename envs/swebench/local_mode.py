@@ -1,33 +1,48 @@
-"""Local mode (no Docker, e.g. HPC clusters): a per-instance virtualenv built from swebench's install specs.
+"""Local mode (no Docker, e.g. HPC clusters): per-(repo, version) virtualenvs built from swebench's install specs.
 
-Once per repository a git clone is made (needs the network, or ``repo_url`` pointing at a mirror); once per
-instance a virtualenv is built: the spec's Python, its ``packages`` and ``pip_packages`` (pip, from the package
-index or ``pip_args`` such as ``--no-index --find-links DIR``), its ``pre_install`` and ``install`` commands run in
-a checkout of the base commit. A ``.pth`` entry then points the venv at ``/testbed`` (and ``/testbed/src`` or
-``/testbed/lib`` for those layouts), the workspace path inside the bubblewrap sandbox, ahead of the install, so
-tests import the agent's copy. The task gets ``repo_path`` (the clone) + ``venv`` and runs offline in the same env.
+Once per repository a git clone is made from the repo's source (GitHub, or a mirror: see :mod:`.mirror`); once per
+(repository, version) a virtualenv is built, as swebench builds one environment image per version: the spec's
+Python, its ``packages`` and ``pip_packages`` (pip, from the package index or ``pip_args`` such as ``--no-index
+--find-links DIR``), its ``pre_install`` and ``install`` commands run in a checkout of the environment setup commit.
+A ``.pth`` hook then puts ``/testbed`` (and ``/testbed/src`` or ``/testbed/lib`` for those layouts), the workspace
+inside the bubblewrap sandbox, at the front of ``sys.path``, so every instance of that version imports the agent's
+copy, not the install; files the install generated (``_version.py``, ``.so``) come from an overlay when the
+workspace lacks them (:mod:`.local_overlay`). The task gets ``repo_path`` (the clone) + ``venv`` and runs offline
+in the sandbox.
 
-Limits: ``pre_install`` lines that need root (apt-get) are skipped and listed; repos with compiled extensions need
-their build artefacts in the workspace, which a clean checkout lacks — use docker mode for those.
+Limits: ``pre_install`` lines that need root (apt-get) are skipped and listed; ``sed`` lines (edits of tracked
+files such as ``tox.ini``) are replayed in the test workspace before the tests, as the harness's image has them;
+compiled extensions come from the overlay, built from the environment setup commit's sources — an instance whose
+C sources differ from that commit needs docker mode.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swe_dagger.envs.swebench.local_overlay import install_hook
+from swe_dagger.envs.swebench.local_python import find_python
 from swe_dagger.envs.swebench.local_requirements import LocalEnvError, spec_requirements
+from swe_dagger.envs.swebench.mirror import GITHUB, MirrorError, repo_source
 from swe_dagger.envs.swebench.specs import local_test_command, repo_spec
 from swe_dagger.envs.task import Task
 
+__all__ = ["LocalEnvError", "LocalModeConfig", "build_venv", "default_cache", "ensure_clone", "find_python",
+           "local_task"]
+
 _MARKER = ".swe-dagger-swebench.json"
-_PTH = "00-swe-dagger-testbed.pth"
+_LAYOUT = 2
+"""Bumped when a venv's layout changes (2: the overlay hook), so venvs of an older layout are rebuilt."""
 _ROOT_ONLY = ("apt-get", "apt ", "sudo ", "yum ", "dnf ")
 
 
@@ -41,10 +56,12 @@ class LocalModeConfig:
 
     cache_dir: Path = field(default_factory=default_cache)
     """Clones (``repos/``), install checkouts (``checkouts/``) and venvs (``venvs/``), reused across runs."""
-    repo_url: str = "https://github.com/{repo}.git"
-    """Clone URL template (``{repo}`` = ``owner/name``); a mirror or ``file:///path/{repo}`` works offline."""
+    repo_url: str = GITHUB
+    """Clone URL template (``{repo}`` = ``owner/name``, or ``{owner}``, ``{name}``); used without ``repo_mirror``."""
+    repo_mirror: str | None = None
+    """A folder of git repos (``owner/name``, ``owner+name``, ``.git`` or not) or a template; wins over ``repo_url``."""
     python: str | None = None
-    """Interpreter for every venv; default: ``python<spec version>`` on PATH (or pyenv's), else an error."""
+    """Interpreter for every venv; default: ``python<spec version>`` on PATH, pyenv's or uv's, else an error."""
     pip_args: tuple[str, ...] = ()
     """Extra pip arguments (e.g. ``--no-index``, ``--find-links DIR`` on a cluster with a wheel mirror)."""
     timeout_s: float = 3600.0
@@ -63,31 +80,36 @@ def _run(argv: list[str], what: str, *, cwd: Path | None = None, env: dict[str, 
     return proc.stdout
 
 
-def find_python(version: str, override: str | None = None) -> str:
-    """An interpreter of Python ``version`` (e.g. ``3.9``): ``override``, ``python3.9`` on PATH, or pyenv's."""
-    if override:
-        return override
-    found = shutil.which(f"python{version}")
-    candidates = sorted((Path.home() / ".pyenv" / "versions").glob(f"{version}.*/bin/python{version}"))
-    if found is None and candidates:
-        found = str(candidates[-1])
-    if found is None:
-        raise LocalEnvError(f"no Python {version} interpreter (tried python{version} on PATH and ~/.pyenv); "
-                            "install it (pyenv install / uv python install) or pass --python")
-    return found
+@contextmanager
+def _locked(cache_dir: Path, key: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``cache_dir/locks/key``: one builder per clone or venv, across threads and runs."""
+    path = cache_dir / "locks" / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def ensure_clone(task: Task, cfg: LocalModeConfig) -> Path:
     """A clone of the task's repo holding its base and environment setup commits (cloned/fetched when missing)."""
-    clone = cfg.cache_dir / "repos" / task.repo.replace("/", "__")
-    url = cfg.repo_url.format(repo=task.repo)
-    if not (clone / ".git").exists():
-        shutil.rmtree(clone, ignore_errors=True)
-        clone.parent.mkdir(parents=True, exist_ok=True)
-        _run(["git", "clone", "-q", "--no-checkout", url, str(clone)], f"cloning {url}", timeout=cfg.timeout_s)
+    key = task.repo.replace("/", "__")
+    clone = cfg.cache_dir / "repos" / key
+    try:
+        url = repo_source(task.repo, cfg.repo_mirror or cfg.repo_url)
+    except MirrorError as exc:
+        raise LocalEnvError(f"instance {task.instance_id}: {exc}") from exc
     wanted = {task.base_commit, task.environment_setup_commit or task.base_commit}
-    if not all(_has_commit(clone, c) for c in wanted):
-        _run(["git", "-C", str(clone), "fetch", "-q", "origin"], f"fetching {url}", timeout=cfg.timeout_s)
+    with _locked(cfg.cache_dir, f"repo-{key}"):
+        if not (clone / ".git").exists():
+            shutil.rmtree(clone, ignore_errors=True)
+            clone.parent.mkdir(parents=True, exist_ok=True)
+            _run(["git", "clone", "-q", "--no-checkout", url, str(clone)], f"cloning {url}", timeout=cfg.timeout_s)
+        if not all(_has_commit(clone, c) for c in wanted):
+            _run(["git", "-C", str(clone), "fetch", "-q", url, "+refs/heads/*:refs/remotes/origin/*",
+                  "+refs/tags/*:refs/tags/*"], f"fetching {url}", timeout=cfg.timeout_s)
     missing = sorted(c for c in wanted if not _has_commit(clone, c))
     if missing:
         raise LocalEnvError(f"instance {task.instance_id}: commit(s) {', '.join(missing)} not in {url}")
@@ -99,53 +121,58 @@ def _has_commit(repo: Path, commit: str) -> bool:
                           capture_output=True, check=False).returncode == 0
 
 
-def _pth_lines(checkout: Path) -> list[str]:
-    lines = ["/testbed"]
-    for sub in ("src", "lib"):
-        if (checkout / sub).is_dir() and any((p / "__init__.py").exists() for p in (checkout / sub).iterdir()):
-            lines.append(f"/testbed/{sub}")
-    return lines
+def _recipe_digest(task: Task, cfg: LocalModeConfig) -> str:
+    spec = repo_spec(task)
+    recipe = {"layout": _LAYOUT, "spec": {k: spec[k] for k in sorted(spec) if k != "docker_specs"},
+              "python": cfg.python, "env_commit": task.environment_setup_commit or task.base_commit,
+              "pip_args": list(cfg.pip_args)}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def build_venv(task: Task, clone: Path, cfg: LocalModeConfig) -> tuple[Path, list[str]]:
-    """The instance's venv (reused when built by the same recipe); returns it and the skipped root-only lines."""
-    spec = repo_spec(task)
-    recipe = {"spec": {k: spec[k] for k in sorted(spec) if k != "docker_specs"}, "base": task.base_commit,
-              "pip_args": list(cfg.pip_args)}
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    venv = cfg.cache_dir / "venvs" / task.instance_id
+    """The venv of the task's (repo, version), reused when built by the same recipe; returns it and the skipped
+    root-only lines. Built under a lock, so concurrent instances of one version wait for a single build."""
+    name = f"{task.repo.replace('/', '__')}/{task.version}-{_recipe_digest(task, cfg)}"
+    venv = cfg.cache_dir / "venvs" / name
     marker = venv / _MARKER
-    if marker.is_file() and json.loads(marker.read_text()).get("digest") == digest:
-        return venv, list(json.loads(marker.read_text()).get("skipped", []))
+    with _locked(cfg.cache_dir, name.replace("/", "--")):
+        if marker.is_file():
+            return venv, list(json.loads(marker.read_text()).get("skipped", []))
+        skipped = _build(task, clone, venv, cfg.cache_dir / "checkouts" / name, cfg)
+        marker.write_text(json.dumps({"instance": task.instance_id, "skipped": skipped}))
+    return venv, skipped
+
+
+def _build(task: Task, clone: Path, venv: Path, checkout: Path, cfg: LocalModeConfig) -> list[str]:
+    spec = repo_spec(task)
+    env_commit = task.environment_setup_commit or task.base_commit
     shutil.rmtree(venv, ignore_errors=True)
-    checkout = cfg.cache_dir / "checkouts" / task.instance_id
     shutil.rmtree(checkout, ignore_errors=True)
-    where = f"instance {task.instance_id}"
+    checkout.parent.mkdir(parents=True, exist_ok=True)
+    where = f"{task.repo} {task.version} (instance {task.instance_id})"
     _run(["git", "clone", "-q", "--shared", "--no-checkout", str(clone), str(checkout)], f"{where}: checkout")
-    _run(["git", "-C", str(checkout), "checkout", "-q", task.base_commit], f"{where}: checkout of the base")
+    _run(["git", "-C", str(checkout), "checkout", "-q", env_commit], f"{where}: checkout of {env_commit}")
     _run([find_python(str(spec["python"]), cfg.python), "-m", "venv", str(venv)], f"{where}: creating the venv")
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
     env.pop("PYTHONPATH", None)
-    reqs = spec_requirements(task.repo, spec, clone, task.environment_setup_commit or task.base_commit)
-    if reqs:
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    plan = spec_requirements(task.repo, spec, clone, env_commit)
+    for reqs in plan.steps:
         _run([*pip, *cfg.pip_args, *reqs], f"{where}: pip install of the spec's packages", env=env,
              timeout=cfg.timeout_s)
-    skipped = []
+    skipped = [f"conda-only package {name}" for name in plan.skipped]
     for command in [*spec.get("pre_install", []), *([spec["install"]] if "install" in spec else [])]:
         if command.lstrip().startswith(_ROOT_ONLY):
             skipped.append(command)
             continue
         _run(["bash", "-c", command], f"{where}: {command[:80]!r}", cwd=checkout, env=env, timeout=cfg.timeout_s)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / _PTH).write_text("".join(f"{line}\n" for line in _pth_lines(checkout)))
-    marker.write_text(json.dumps({"digest": digest, "skipped": skipped}))
-    return venv, skipped
+    install_hook(venv, checkout)
+    return skipped
 
 
 def local_task(task: Task, cfg: LocalModeConfig) -> Task:
-    """``task`` set up for local mode: ``repo_path`` = the clone, ``venv`` = its built environment, the harness's
-    test command. Raises :class:`LocalEnvError` naming the failing step."""
+    """``task`` set up for local mode: ``repo_path`` = the clone, ``venv`` = its version's environment, the
+    harness's test command. Raises :class:`LocalEnvError` naming the failing step."""
     clone = ensure_clone(task, cfg)
     venv, _ = build_venv(task, clone, cfg)
     return dataclasses.replace(task, repo_path=clone.resolve(), venv=venv.resolve(), image=None,

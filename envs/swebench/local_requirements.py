@@ -12,6 +12,7 @@ import posixpath
 import re
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,18 @@ from swebench.harness.constants.python import MAP_REPO_TO_ENV_YML_PATHS, MAP_REP
 from swebench.harness.test_spec.python import clean_environment_yml, clean_requirements
 
 _SKIP = {"python", "pip", "setuptools", "wheel"}
+CONDA_RENAMED = {"dask-core": "dask", "matplotlib-base": "matplotlib", "iris": "scitools-iris", "pytorch": "torch"}
+"""conda-forge names whose PyPI package has another name."""
+CONDA_ONLY = {"hdf5", "cdms2", "libnetcdf", "gdal", "proj", "geos", "esmpy", "cudatoolkit"}
+"""conda-forge packages with no PyPI counterpart (C libraries, conda-only builds): left out, listed as skipped."""
+
+
+@dataclass(frozen=True)
+class PipPlan:
+    """What pip installs for a spec: one requirement list per pip run, and the conda-only packages left out."""
+
+    steps: tuple[tuple[str, ...], ...]
+    skipped: tuple[str, ...] = ()
 
 
 class LocalEnvError(RuntimeError):
@@ -32,9 +45,15 @@ def _git_show(repo: Path, commit: str, path: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def _name(spec: str) -> str:
+    return re.split(r"[=<>!~ \[]", spec.strip(), maxsplit=1)[0]
+
+
 def conda_to_pip(spec: str) -> str:
-    """``numpy=1.2`` → ``numpy==1.2``; ``numpy==1.2``, ``numpy>=1`` and bare names stay as they are."""
-    return re.sub(r"^([A-Za-z0-9_.\-\[\]]+)=(?!=)", r"\1==", spec.strip())
+    """``numpy=1.2`` → ``numpy==1.2`` (``dask-core`` → ``dask``); ``numpy==1.2``, ``numpy>=1`` and bare names stay."""
+    spec = re.sub(r"^([A-Za-z0-9_.\-\[\]]+)=(?!=)", r"\1==", spec.strip())
+    name = _name(spec)
+    return CONDA_RENAMED.get(name.lower(), name) + spec[len(name):]
 
 
 def _requirements_file(repo: Path, commit: str, path: str, seen: set[str]) -> list[str]:
@@ -83,13 +102,20 @@ def _from_environment_yml(repo_name: str, repo: Path, commit: str) -> list[str]:
     return out
 
 
-def spec_requirements(repo_name: str, spec: Mapping[str, Any], repo: Path, env_commit: str) -> list[str]:
-    """pip requirement strings for ``spec``'s ``packages`` then its ``pip_packages``."""
+def spec_requirements(repo_name: str, spec: Mapping[str, Any], repo: Path, env_commit: str) -> PipPlan:
+    """pip requirement strings, one list per pip run: ``spec``'s ``packages``, then its ``pip_packages``.
+
+    Two runs, in this order, as swebench installs them: ``pip_packages`` may pin a version the requirements file
+    pins differently (flask 2.3: ``MarkupSafe==2.1.1`` over ``markupsafe==2.1.2``), and the later run wins. conda
+    packages with no PyPI counterpart (:data:`CONDA_ONLY`) are left out and named in ``skipped``.
+    """
     packages = str(spec.get("packages", "") or "")
     if packages == "requirements.txt":
         reqs = _from_requirements(repo_name, repo, env_commit)
     elif packages == "environment.yml":
         reqs = _from_environment_yml(repo_name, repo, env_commit)
     else:
-        reqs = [conda_to_pip(p) for p in packages.split() if re.split(r"[=<>!]", p)[0] not in _SKIP]
-    return reqs + [str(p) for p in spec.get("pip_packages", [])]
+        reqs = [conda_to_pip(p) for p in packages.split() if _name(p) not in _SKIP]
+    skipped = tuple(r for r in reqs if _name(r).lower() in CONDA_ONLY)
+    steps = ([r for r in reqs if r not in skipped], [str(p) for p in spec.get("pip_packages", [])])
+    return PipPlan(tuple(tuple(step) for step in steps if step), skipped)

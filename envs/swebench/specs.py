@@ -133,11 +133,14 @@ def sandbox_eval_command(task: Task, namespace: str | None = NAMESPACE) -> str:
 
 
 def local_test_command(task: Task) -> str:
-    """The harness's test command for local mode: the spec's ``eval_commands`` then ``test_cmd`` + directives."""
+    """The harness's test command for local mode: the spec's ``sed`` edits of tracked files from ``pre_install``
+    (the harness's image carries them in ``/testbed``; e.g. ``-rA`` added to ``tox.ini``), its ``eval_commands``,
+    then ``test_cmd`` + directives."""
     from swe_dagger.envs.grading import grading_command
 
     spec = repo_spec(task)
-    return "\n".join([*spec.get("eval_commands", []), grading_command(task)])
+    edits = [c for c in spec.get("pre_install", []) if c.lstrip().startswith("sed ")]
+    return "\n".join([*edits, *spec.get("eval_commands", []), grading_command(task)])
 
 
 def register_repo_specs(specs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:

@@ -46,7 +46,7 @@ def test_local_mode_gold_and_empty(local: Task) -> None:
     assert local.repo_path is not None and local.venv is not None
     assert local.test_cmd == "pytest -rA tests/test_ops.py"  # the spec's test_cmd + the test patch's directives
     pth = next((local.venv / "lib").glob("python3*/site-packages/00-swe-dagger-testbed.pth"))
-    assert pth.read_text() == "/testbed\n"
+    assert pth.read_text() == "import _swe_dagger_testbed\n"
     with SWEEnv([local], sandbox="local", max_turns=4, allow_unvalidated=True) as env:
         env.reset()
         obs, *_ = env.step("```bash\npython -c 'import tinymath, pytest; print(tinymath.__file__)'; "
