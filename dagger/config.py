@@ -163,8 +163,6 @@ class SFTConfig:
     def __post_init__(self) -> None:
         if self.max_tokens_per_iteration is not None and self.max_tokens_per_iteration < 1:
             raise ConfigError(f"sft.max_tokens_per_iteration must be >= 1 or null, got {self.max_tokens_per_iteration}")
-
-    def __post_init__(self) -> None:
         check_bounds("sft", self, at_least_0=("lr", "weight_decay", "warmup_steps"),
                      at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha"))
 
