@@ -235,8 +235,9 @@ class RunConfig:
     of that name for the phase (``[{dagger: {iterations: 3}}, {grpo: {steps: 50, group_size: 8}}]``). Each phase
     starts from the last checkpoint of the one before; ``dagger`` (which starts from the initial student) comes
     first if present."""
-    mode: Literal["dagger", "bc"] = "dagger"
-    """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline)."""
+    mode: Literal["dagger", "bc", "base"] = "dagger"
+    """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline); ``base``:
+    no training, the initial student evaluated once (iteration 0) under the same limits (``compare``'s zero line)."""
     seed: int = 0
     """Seeds task order, mixing draws, sampling and training."""
     run_dir: str | None = None
