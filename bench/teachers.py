@@ -82,7 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=Path, nargs="+", help="validated task files (default: the default suite)")
     ap.add_argument("--style", default="visible", help="oracle label style: visible or patch")
-    ap.add_argument("--find", default="name", help="visible style's look: name (grep the named def) or outline")
+    ap.add_argument("--find", default="outline", help="visible style's look: outline (all defs) or name")
     ap.add_argument("--max-tasks", type=int, default=None, help="cap on tasks (default: all)")
     ap.add_argument("--corruptions", type=int, default=20, help="corrupted mid-episode runs")
     ap.add_argument("--sandbox", default="local")

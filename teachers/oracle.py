@@ -61,10 +61,12 @@ class OracleConfig:
     style: str = "visible"
     """``visible``: numbered views and one-line ``sed -i`` edits of text a view showed; ``patch``: ``git apply``
     hunks (see the module docstring)."""
-    find: str = "name"
-    """How the ``visible`` style's look finds a function the issue names: ``name`` greps its ``def`` line
-    (``grep -n 'def NAME(' FILE``: one short line to copy the number from), ``outline`` lists every ``def`` of
-    the file (``grep -n 'def ' FILE``: long outputs that a short prompt elides)."""
+    find: str = "outline"
+    """How the ``visible`` style's look finds a function the issue names: ``outline`` lists every ``def`` of the
+    file (``grep -n 'def ' FILE``: the command is the module path only, which the tiny student learns to copy; its
+    long output is elided by a short prompt), ``name`` greps the named function's ``def`` line (``grep -n 'def
+    NAME(' FILE``: one short line to copy the view's start from; the student must copy the function name, which a
+    pretrained student does and the tiny one did not, see README)."""
 
 
 STYLES = ("visible", "patch")
@@ -83,7 +85,7 @@ class OracleTeacher:
         max_repair_lines: int = 40,
         context: int = 3,
         style: str = "visible",
-        find: str = "name",
+        find: str = "outline",
     ) -> None:
         """Keyword arguments are the fields of :class:`OracleConfig` (so a factory can pass options by name)."""
         if style not in STYLES:
