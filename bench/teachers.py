@@ -82,6 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=Path, nargs="+", help="validated task files (default: the default suite)")
     ap.add_argument("--style", default="visible", help="oracle label style: visible or patch")
+    ap.add_argument("--find", default="outline", help="visible style's look: outline (all defs) or name")
     ap.add_argument("--max-tasks", type=int, default=None, help="cap on tasks (default: all)")
     ap.add_argument("--corruptions", type=int, default=20, help="corrupted mid-episode runs")
     ap.add_argument("--sandbox", default="local")
@@ -98,7 +99,7 @@ def main() -> None:
         tasks = load_tasks(suite.train_path) + load_tasks(suite.test_path)
     tasks = tasks[: args.max_tasks] if args.max_tasks else tasks
     env = gymnasium.make("swe_dagger/SWE-v0", tasks=tasks, sandbox=args.sandbox, max_turns=args.max_turns)
-    oracle = OracleTeacher(style=args.style)
+    oracle = OracleTeacher(style=args.style, find=args.find)
     clean, messy = Timings(), Timings()
     failed: list[str] = []
     rng = random.Random(args.seed)
@@ -128,13 +129,14 @@ def main() -> None:
     oracle.label(states)
     batched = (time.perf_counter() - start) / len(states)
     with tempfile.TemporaryDirectory() as tmp:
-        cached = CachedTeacher(OracleTeacher(style=args.style), Path(tmp) / "labels.jsonl")
+        cached = CachedTeacher(OracleTeacher(style=args.style, find=args.find), Path(tmp) / "labels.jsonl")
         cached.label(states)
         start = time.perf_counter()
         cached.label(states)
         hit = (time.perf_counter() - start) / len(states)
     labels = clean.label_s + messy.label_s
-    print(f"tasks                      {len(tasks)} ({args.sandbox} sandbox, oracle style {args.style})")
+    how = f"{args.sandbox} sandbox, oracle style {args.style}, find {args.find}"
+    print(f"tasks                      {len(tasks)} ({how})")
     print(f"oracle resolve rate        {resolved}/{len(tasks)} = {resolved / len(tasks):.1%}")
     if args.corruptions:
         print(f"after random corruptions   {recovered}/{args.corruptions} = {recovered / args.corruptions:.1%}")

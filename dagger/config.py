@@ -81,6 +81,9 @@ class StudentConfig:
     """Prompt style: ``compact`` = a ~70-token system prompt and the env's issue-only reset observation (~300 tokens
     before the first reply on the default suite: the tiny student learns to read the issue's module name across
     that); ``default`` = the full rules in the system prompt and in the reset observation (~780 tokens)."""
+    rollout_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Weights' dtype for the ``hf`` backend's rollouts (collection and evaluation; training keeps fp32 master
+    weights). ``bfloat16`` generates faster on CPUs with native bf16 (AVX512-BF16/AMX) and on GPUs."""
 
     def __post_init__(self) -> None:
         check_bounds("student", self, at_least_1=("max_new_tokens", "max_prompt_tokens"), at_least_0=("temperature",))
@@ -152,9 +155,14 @@ class SFTConfig:
     lora_alpha: int = 16
     """LoRA scaling numerator."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
-    """``auto``: bf16 on a GPU that supports it, fp32 on CPU."""
+    """``auto``: bf16 on a GPU that supports it, fp32 on CPU; ``bf16``: bf16 autocast also on CPU."""
+    max_tokens_per_iteration: int | None = None
+    """Token budget of one iteration's SFT (prompt + target tokens of the examples trained on): training stops at the
+    optimizer step that reaches it, ``epochs`` then being an upper bound; ``null`` = all epochs over the aggregate."""
 
     def __post_init__(self) -> None:
+        if self.max_tokens_per_iteration is not None and self.max_tokens_per_iteration < 1:
+            raise ConfigError(f"sft.max_tokens_per_iteration must be >= 1 or null, got {self.max_tokens_per_iteration}")
         check_bounds("sft", self, at_least_0=("lr", "weight_decay", "warmup_steps"),
                      at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha"))
 
@@ -280,8 +288,9 @@ class RunConfig:
     of that name for the phase (``[{dagger: {iterations: 3}}, {grpo: {steps: 50, group_size: 8}}]``). Each phase
     starts from the last checkpoint of the one before; ``dagger`` (which starts from the initial student) comes
     first if present."""
-    mode: Literal["dagger", "bc"] = "dagger"
-    """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline)."""
+    mode: Literal["dagger", "bc", "base"] = "dagger"
+    """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline); ``base``:
+    no training, the initial student evaluated once (iteration 0) under the same limits (``compare``'s zero line)."""
     seed: int = 0
     """Seeds task order, mixing draws, sampling and training."""
     run_dir: str | None = None

@@ -54,7 +54,12 @@ def train(cfg: RunConfig, *, resume: bool = False) -> Path:
 
 def dagger_phase(ctx: RunContext, start: Path) -> Path:
     """DAgger (``mode: dagger``) or behaviour cloning (``mode: bc``, β ≡ 1) for ``dagger.iterations`` iterations,
-    from the initial student (``start``: config parsing keeps dagger first); returns the last checkpoint."""
+    from the initial student (``start``: config parsing keeps dagger first); returns the last checkpoint.
+    ``mode: base`` trains nothing: it evaluates ``start`` once, as iteration 0 (the baseline of ``compare``)."""
+    if ctx.cfg.mode == "base":
+        if not ctx.done(0, "complete"):
+            base_evaluation(ctx, start)
+        return start
     for i in range(ctx.cfg.dagger.iterations):
         if not ctx.done(i, "complete"):
             dagger_iteration(ctx, i)
@@ -114,6 +119,25 @@ def dagger_iteration(ctx: RunContext, i: int) -> None:
     ctx.report.flush()
     ctx.display.iteration_table(m)
     ctx.mark(i, "complete")
+
+
+def base_evaluation(ctx: RunContext, start: Path) -> None:
+    """The untrained student alone on the held-out tasks, under the run's own prompt, token and turn limits (so a
+    base number compares with the trained runs' evaluations); recorded as iteration 0 with no labels or training."""
+    started = time.perf_counter()
+    evaluated = _logged(ctx, "eval", 0) if ctx.done(0, "evaluated") else collect(ctx, CollectRequest(
+        kind="eval", iteration=0, beta=0.0, tasks=ctx.test_tasks, student=start, label=ctx.cfg.eval.label,
+        episodes=ctx.cfg.eval.episodes, greedy=True,
+    ))
+    ctx.mark(0, "evaluated")
+    m = metrics.IterationMetrics(
+        iteration=0, beta=0.0, rollout=metrics.rollout_stats([]), eval=metrics.rollout_stats(evaluated),
+        new_labels=0, dataset_labels=0, sft_loss=float("nan"), sft_loss_first_epoch=float("nan"), sft_steps=0,
+        teacher_seconds=0.0, teacher_dollars=None, seconds={"eval": time.perf_counter() - started},
+    )
+    metrics.write_metrics(ctx.run_dir, m)
+    ctx.display.iteration_table(m)
+    ctx.mark(0, "complete")
 
 
 def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTResult:

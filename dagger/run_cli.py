@@ -15,7 +15,8 @@ _OVERRIDES_HELP = "Dotted overrides, e.g. dagger.iterations=3 sft.lr=1e-3"
 def train_command(
     overrides: Annotated[list[str] | None, typer.Argument(help=_OVERRIDES_HELP)] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="A run YAML (sections = folders).")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="dagger | bc (bc: β ≡ 1, teacher data only).")] = None,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="dagger | bc (β ≡ 1, teacher data only) | base (evaluate the initial student only).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in RUN_DIR.")] = None,
 ) -> None:
     """Train a student by DAgger (default: the default suite, tiny local student, oracle teacher, local sandbox)."""

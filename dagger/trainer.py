@@ -69,7 +69,9 @@ def train_sft(
     seed: int,
     on_step: StepCallback | None = None,
 ) -> SFTResult:
-    """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs; deterministic under ``seed``."""
+    """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs, or until ``cfg.max_tokens_per_iteration``
+    example tokens have been trained on (at the end of the optimizer step that reaches it); deterministic under
+    ``seed``."""
     if not examples:
         raise ValueError("no SFT examples: the aggregated dataset is empty")
     started = time.perf_counter()
@@ -79,6 +81,10 @@ def train_sft(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total_steps = math.ceil(batches_per_epoch / cfg.grad_accum) * cfg.epochs
+    budget = cfg.max_tokens_per_iteration
+    if budget is not None:
+        per_step = sum(len(e.input_ids) for e in examples) / len(examples) * cfg.batch_size * cfg.grad_accum
+        total_steps = min(total_steps, math.ceil(budget / per_step))
     warmup = max(cfg.warmup_steps, 0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -88,6 +94,7 @@ def train_sft(
     first_loss = math.nan
     step = 0
     tokens = 0
+    seen = 0
     for _ in range(cfg.epochs):
         order = torch.randperm(len(examples), generator=order_gen).tolist()
         losses: list[float] = []
@@ -104,13 +111,18 @@ def train_sft(
                 optimizer.zero_grad()
             losses.append(metrics.loss)
             tokens += metrics.target_tokens
+            seen += int(batch["attention_mask"].sum())
             if math.isnan(first_loss):
                 first_loss = metrics.loss
             if accelerator.sync_gradients:
                 step += 1
                 if on_step is not None:
                     on_step(step, total_steps, metrics.loss)
+                if budget is not None and seen >= budget:
+                    break
         epoch_losses.append(sum(losses) / len(losses))
+        if budget is not None and seen >= budget:
+            break
     release(accelerator, model)
     return SFTResult(
         steps=step,

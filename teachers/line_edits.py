@@ -146,6 +146,7 @@ def numbered_lines(observation: str) -> dict[int, str]:
     return {int(m.group(1)): m.group(2) for m in _NL_LINE.finditer(observation)}
 
 
-def view_command(path: str, first: int, last: int) -> str:
-    """Lines ``first``-``last`` of ``path`` with their numbers."""
-    return f"nl -ba {shlex.quote(path)} | sed -n '{first},{last}p'"
+def view_command(path: str, first: int, last: int, *, relative: bool = False) -> str:
+    """Lines ``first``-``last`` of ``path`` with their numbers (``relative``: written ``first,+count``)."""
+    end = f"+{last - first}" if relative else str(last)
+    return f"nl -ba {shlex.quote(path)} | sed -n '{first},{end}p'"

@@ -2,19 +2,21 @@
 
 It decides purely from ``(task, messages, workspace_diff)``, deterministically, by a fixed plan:
 
-1. read the code gold touches (once per file, if the conversation never mentioned the file): the file's
-   ``def`` lines when the issue names something in it (inferable from the issue), else the lines gold changes;
+1. read the code gold touches (once per file, if the conversation never mentioned the file): when the issue
+   names functions in it (inferable from the issue), their ``def`` lines (``find="name"``: ``grep -n 'def NAME('
+   FILE``) or all of the file's (``find="outline"``), else the lines gold changes;
 2. revert files gold does not touch (restore from git, delete new ones);
 3. bring each gold file to its gold version, one step per turn (a file too far gone is restored from git first),
    in the label ``style``:
 
    * ``visible`` (default): every label uses only what earlier observations showed, plus the issue. When the
-     file's latest numbered view (``nl -ba FILE | sed -n 'A,Bp'``, from the enclosing ``def`` line to the next, as
-     the outline showed them) does not show the current text of the line to edit, view it; else change that one
-     line by number: ``sed -i 'Ns/old/new/' FILE`` with ``old`` a short visible part of line N, ``sed -i 'Nd'``, or
-     ``sed -i 'Na\\text'`` (:mod:`~swe_dagger.teachers.line_edits`). The gold diff only chooses which line and what
-     replacement. Edits go bottom-up (the last line of the last region first; insertions after the line above,
-     in reverse), so one view stays valid for the whole fix: a one-line bug takes look, view, edit, test, submit.
+     file's latest numbered view (``nl -ba FILE | sed -n 'A,+Kp'`` from the enclosing ``def`` line the look
+     showed, K a multiple of 10; after the outline look ``'A,Bp'`` up to the next ``def``) does not show the
+     current text of the line to edit, view it; else change that one line by number: ``sed -i 'Ns/old/new/' FILE``
+     with ``old`` a short visible part of line N, ``sed -i 'Nd'``, or ``sed -i 'Na\\text'``
+     (:mod:`~swe_dagger.teachers.line_edits`). The gold diff only chooses which line and what replacement.
+     Edits go bottom-up (the last line of the last region first; insertions after the line above, in reverse), so
+     one view stays valid for the whole fix: a one-line bug takes look, view, edit, test, submit.
      A new file, or a line sed cannot write (no final newline, a carriage return), falls back to a patch;
    * ``patch``: a single-hunk ``git apply`` per region that turns what the workspace has there into gold's text
      (it applies a missing gold hunk, finishes a half-applied one, or undoes a wrong edit);
@@ -59,10 +61,18 @@ class OracleConfig:
     style: str = "visible"
     """``visible``: numbered views and one-line ``sed -i`` edits of text a view showed; ``patch``: ``git apply``
     hunks (see the module docstring)."""
+    find: str = "outline"
+    """How the ``visible`` style's look finds a function the issue names: ``outline`` lists every ``def`` of the
+    file (``grep -n 'def ' FILE``: the command is the module path only, which the tiny student learns to copy; its
+    long output is elided by a short prompt), ``name`` greps the named function's ``def`` line (``grep -n 'def
+    NAME(' FILE``: one short line to copy the view's start from; the student must copy the function name, which a
+    pretrained student does and the tiny one did not, see README)."""
 
 
 STYLES = ("visible", "patch")
 """Label styles of the oracle's edits."""
+FINDS = ("name", "outline")
+"""How the visible style's look finds the named function."""
 
 
 class OracleTeacher:
@@ -75,20 +85,24 @@ class OracleTeacher:
         max_repair_lines: int = 40,
         context: int = 3,
         style: str = "visible",
+        find: str = "outline",
     ) -> None:
         """Keyword arguments are the fields of :class:`OracleConfig` (so a factory can pass options by name)."""
         if style not in STYLES:
             raise ValueError(f"oracle style {style!r} is not one of {', '.join(STYLES)}")
-        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context, style)
+        if find not in FINDS:
+            raise ValueError(f"oracle find {find!r} is not one of {', '.join(FINDS)}")
+        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context, style, find)
 
     @property
     def teacher_id(self) -> str:
         c = self.config
         # "plan=2": the look step lists def lines when the issue names the module (labels cached under the old
         # id came from the line-range look and must not be reused).
-        if c.style == "visible":  # a new label style: its own cache key
+        if c.style == "visible":  # a new label style: its own cache key (plan=4: the look greps the named defs)
+            plan = "plan=4" if c.find == "name" else "plan=3"
             return (
-                f"oracle:plan=3,style=visible,look={int(c.look_first)},tests={int(c.run_tests)},"
+                f"oracle:{plan},style=visible,look={int(c.look_first)},tests={int(c.run_tests)},"
                 f"max={c.max_repair_lines},ctx={c.context}"
             )
         return (
@@ -162,22 +176,25 @@ def f2p_test_targets(task: Task) -> list[str]:
 _BACKTICKED_DOTTED = re.compile(r"`([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)`")
 
 
-def _names_a_symbol_in(statement: str, path: str) -> bool:
-    """Whether ``statement`` names (in backticks) something dotted inside the module ``path`` (``pkg.mod.func`` for
-    ``pkg/mod.py``; ``src/`` and ``__init__`` dropped).
+def _named_symbols(statement: str, path: str) -> list[str]:
+    """The last parts of what ``statement`` names (in backticks) dotted inside the module ``path`` (``pkg.mod.func``
+    or ``pkg.mod.Class.meth`` for ``pkg/mod.py``; ``src/`` and ``__init__`` dropped), in order, without repeats.
 
-    Why: then the module is known from the issue text, and listing its functions is a look step the student can
-    infer from the prompt (line numbers are not).
+    Why: then the module and the function are known from the issue text, and finding them is a look step the
+    student can infer from the prompt (line numbers are not).
     """
     if not path.endswith(".py"):
-        return False
+        return []
     parts = path.removesuffix(".py").split("/")
     if parts[0] == "src":
         parts = parts[1:]
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     module = ".".join(parts)
-    return bool(module) and any(m.group(1).startswith(module + ".") for m in _BACKTICKED_DOTTED.finditer(statement))
+    if not module:
+        return []
+    dotted = [m.group(1) for m in _BACKTICKED_DOTTED.finditer(statement)]
+    return list(dict.fromkeys(d.rsplit(".", 1)[1] for d in dotted if d.startswith(module + ".")))
 
 
 class _Plan:
@@ -219,7 +236,10 @@ class _Plan:
         for f in self.gold:
             if f.is_new or f.is_deleted or not f.hunks or f.path in self.said or f.path in self.ws_removed:
                 continue
-            if _names_a_symbol_in(self.task.problem_statement, f.path):
+            names = _named_symbols(self.task.problem_statement, f.path)
+            if names and self.config.style == "visible" and self.config.find == "name":
+                return "Find where the function the issue names is defined.", cmd.named_defs_command(f.path, names)
+            if names:
                 return "List the functions of the file the issue names.", cmd.outline_command(f.path)
             first = max(1, f.hunks[0].old_start - 2)
             last = first
@@ -287,7 +307,8 @@ class _Plan:
         if visible:  # the last region first: edits below never shift the lines of those above
             hunk, fresh = visible[-1]
             self.target = path
-            return visible_edit(path, hunk, self.history) or self._edit(g, hunk, fresh, create=False)
+            by_name = self.config.find == "name"
+            return visible_edit(path, hunk, self.history, by_name=by_name) or self._edit(g, hunk, fresh, create=False)
         return None
 
     def _edit(self, g: FileDiff, hunk: RepairHunk, fresh: bool, create: bool) -> tuple[str, str]:

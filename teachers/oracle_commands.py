@@ -37,6 +37,13 @@ def outline_command(path: str) -> str:
     return f"grep -n 'def ' {shlex.quote(path)}"
 
 
+def named_defs_command(path: str, names: Sequence[str]) -> str:
+    """The ``def`` lines of the functions ``names`` in ``path``: a one-line look when the issue names one."""
+    if len(names) == 1:
+        return f"grep -n 'def {names[0]}(' {shlex.quote(path)}"
+    return f"grep -nE 'def ({'|'.join(names)})\\(' {shlex.quote(path)}"
+
+
 def revert_command(restore: Sequence[str], remove: Sequence[str]) -> str:
     """Bring files back to the base: tracked ones from git, new ones deleted."""
     parts = []

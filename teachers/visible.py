@@ -24,6 +24,8 @@ from swe_dagger.teachers.line_edits import (
 from swe_dagger.teachers.regions import RepairHunk
 
 MAX_VIEW_LINES = 80
+VIEW_STEP = 10
+"""Views after a look by name show ``def`` line + a multiple of this many lines (``sed -n 'N,+Kp'``)."""
 """A view from the enclosing ``def`` longer than this starts a few lines above the edit instead."""
 
 _OUTLINE_LINE = re.compile(r"^(\d+):.*\bdef ", re.MULTILINE)
@@ -39,24 +41,34 @@ def last_view(path: str, history: Sequence[tuple[str, str]]) -> dict[int, str]:
 
 
 def outline(path: str, history: Sequence[tuple[str, str]]) -> list[int]:
-    """The ``def`` line numbers the latest ``grep -n 'def ' PATH`` of ``history`` showed (sorted; [] if none)."""
-    command = f"grep -n 'def ' {shlex.quote(path)}"
+    """The ``def`` line numbers the latest ``grep -n 'def ...' PATH`` of ``history`` showed (the whole outline or
+    the named functions' lines; sorted; [] if none)."""
+    suffix = f" {shlex.quote(path)}"
     for cmd, observation in reversed(history):
-        if cmd == command:
+        if cmd.startswith("grep -n") and "'def " in cmd and cmd.endswith(suffix):
             return sorted(int(m.group(1)) for m in _OUTLINE_LINE.finditer(observation))
     return []
 
 
-def view_range(lo: int, hi: int, defs: Sequence[int]) -> tuple[int, int]:
-    """Lines to view so that ``lo``-``hi`` show: from the enclosing ``def`` to the line before the next one."""
+def view_range(lo: int, hi: int, defs: Sequence[int], *, by_name: bool = False) -> tuple[int, int]:
+    """Lines to view so that ``lo``-``hi`` show: from the enclosing ``def`` to the line before the next one.
+
+    ``by_name`` (the look grepped only the named functions, so the next ``def`` is unknown): from the enclosing
+    ``def`` to a round number of lines past ``hi`` (:data:`VIEW_STEP`), so the range is the ``def`` line read off
+    the look plus a length from a short list.
+    """
     above = [d for d in defs if d <= lo]
     first = above[-1] if above and lo - above[-1] < MAX_VIEW_LINES else max(1, lo - 3)
+    if by_name:
+        return first, first + VIEW_STEP * -(-(hi + 2 - first) // VIEW_STEP)
     below = [d for d in defs if d > hi]
     last = below[0] - 1 if below and below[0] - 1 - first < MAX_VIEW_LINES else hi + 3
     return first, max(last, hi)
 
 
-def visible_edit(path: str, hunk: RepairHunk, history: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+def visible_edit(
+    path: str, hunk: RepairHunk, history: Sequence[tuple[str, str]], *, by_name: bool = False
+) -> tuple[str, str] | None:
     """``(thought, command)``: a view of the region or its last one-line edit; ``None`` when the edit is not a
     one-line sed edit (a line without a final newline, a carriage return), for the caller to patch instead."""
     ops = line_ops(hunk)
@@ -64,10 +76,13 @@ def visible_edit(path: str, hunk: RepairHunk, history: Sequence[tuple[str, str]]
     if not expressible(op):
         return None
     if last_view(path, history).get(op.line) != op.old[:-1]:
-        first, last = view_range(min(o.line for o in ops), max(o.line for o in ops), outline(path, history))
-        command = view_command(path, first, last)
+        lo, hi = min(o.line for o in ops), max(o.line for o in ops)
+        first, last = view_range(lo, hi, outline(path, history), by_name=by_name)
+        command = view_command(path, first, last, relative=by_name)
         if history and history[-1][0] == command:
             return None  # the view ran and still does not show the line (its output was cut): patch instead
+        if by_name:
+            return f"Show the code from line {first} of `{path}` with line numbers, to find the line to edit.", command
         return f"Show lines {first}-{last} of `{path}` with their numbers, to edit the right line.", command
     if op.kind == "replace":
         thought = f"Line {op.line} of `{path}` is wrong; change it."

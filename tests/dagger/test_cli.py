@@ -57,6 +57,27 @@ def test_train_bc_then_eval(shape_tasks: list[Task], tiny_student_dir: Path, tmp
     assert bad.returncode != 0 and "--prompt 'short': use compact or default" in bad.stderr
 
 
+def test_base_mode_evaluates_the_initial_student_once_and_compare_shows_it(
+    shape_tasks: list[Task], tiny_student_dir: Path, tmp_path: Path
+) -> None:
+    save_tasks(shape_tasks[:2], tmp_path / "train.jsonl")
+    save_tasks(shape_tasks[2:4], tmp_path / "test.jsonl")
+    run_dir = tmp_path / "base-0"
+    out = cli("train", "--mode", "base", f"tasks.train={tmp_path / 'train.jsonl'}",
+              f"tasks.test={tmp_path / 'test.jsonl'}", f"student.model={tiny_student_dir}", f"run_dir={run_dir}",
+              "dagger.iterations=3", "env.max_turns=2", "eval.episodes=2", "student.max_new_tokens=8",
+              "progress=false")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (row,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert row["iteration"] == 0 and row["eval/episodes"] == 2 and row["eval/student_turns"] >= 2
+    assert row["data/dataset_labels"] == 0 and row["train/steps"] == 0 and row["rollout/episodes"] == 0
+    assert not (run_dir / "data").exists() or not list((run_dir / "data").glob("labels_iter_*"))
+    assert not list((run_dir / "checkpoints").glob("iter_*")) if (run_dir / "checkpoints").exists() else True
+    cmp = cli("compare", str(run_dir), "--out", str(tmp_path / "cmp.png"))
+    assert cmp.returncode == 0, cmp.stderr[-3000:]
+    assert "base" in cmp.stdout
+
+
 def test_unvalidated_task_file_fails_before_the_run_dir_exists(shape_tasks: list[Task], tmp_path: Path) -> None:
     import dataclasses
 

@@ -11,18 +11,26 @@ from swe_dagger.teachers.oracle import OracleTeacher
 from swe_dagger.teachers.protocol import TeacherState
 
 
-def _first_command(task: Task) -> str:
+def _first_command(task: Task, find: str = "outline") -> str:
     msgs = (Message("system", "s"), Message("user", task.problem_statement))
-    (label,) = OracleTeacher().label([TeacherState(task, msgs, "")])
+    (label,) = OracleTeacher(find=find).label([TeacherState(task, msgs, "")])
     return parse_action(label)
 
 
-def test_an_issue_naming_a_function_of_the_gold_file_gets_the_files_def_lines(tiny_repo, kit) -> None:
+def test_an_issue_naming_a_function_of_the_gold_file_gets_that_functions_def_line(tiny_repo, kit) -> None:
+    task = dataclasses.replace(tiny_repo.task, problem_statement="`calc.ops.div` does not behave as documented.")
+    command = _first_command(task, find="name")
+    assert command == "grep -n 'def div(' calc/ops.py"
+    out = kit.run_bash(tiny_repo.origin, command)
+    assert out.startswith("<returncode>0</returncode>") and out.count("def ") == 1 and ":def div(a, b):" in out
+
+
+def test_by_default_the_look_lists_all_the_files_def_lines(tiny_repo, kit) -> None:
     task = dataclasses.replace(tiny_repo.task, problem_statement="`calc.ops.div` does not behave as documented.")
     command = _first_command(task)
     assert command == "grep -n 'def ' calc/ops.py"
     out = kit.run_bash(tiny_repo.origin, command)
-    assert out.startswith("<returncode>0</returncode>") and "def div" in out
+    assert out.startswith("<returncode>0</returncode>") and "def div" in out and "def mean" in out
 
 
 def test_a_name_outside_the_gold_files_keeps_the_line_range_look(tiny_repo) -> None:

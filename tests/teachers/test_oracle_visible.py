@@ -57,11 +57,13 @@ def _named(task: Task) -> Task:
     return dataclasses.replace(task, problem_statement=statement)
 
 
-@pytest.mark.parametrize("named", [False, True])
-def test_every_edit_label_changes_a_line_an_earlier_observation_showed(named: bool, tiny_repo, tmp_path, kit) -> None:
+@pytest.mark.parametrize(("named", "find"), [(False, "outline"), (True, "outline"), (True, "name")])
+def test_every_edit_label_changes_a_line_an_earlier_observation_showed(
+    named: bool, find: str, tiny_repo, tmp_path, kit
+) -> None:
     rng = random.Random(5)
     task = _named(tiny_repo.task) if named else tiny_repo.task
-    oracle = OracleTeacher(run_tests=False)
+    oracle = OracleTeacher(run_tests=False, find=find)
     checked = 0
     for k in range(8):
         repo = tiny_repo.clone(tmp_path / f"w{k}")
@@ -78,8 +80,17 @@ def test_every_edit_label_changes_a_line_an_earlier_observation_showed(named: bo
     assert checked >= 8 * 4
 
 
-def test_a_named_function_is_viewed_from_its_def_line(tiny_repo, fresh_clone, kit) -> None:
-    ep = kit.run_episode(OracleTeacher(run_tests=False), _named(tiny_repo.task), fresh_clone)
+def test_a_named_function_is_found_by_name_and_viewed_from_its_def_line(tiny_repo, fresh_clone, kit) -> None:
+    ep = kit.run_episode(OracleTeacher(run_tests=False, find="name"), _named(tiny_repo.task), fresh_clone)
+    assert ep.commands[:2] == ["grep -nE 'def (div|mean)\\(' calc/ops.py", "grep -n 'def shout(' calc/utils.py"]
+    assert ep.messages[3].content.count(":def ") == 2  # the look shows just the two named defs, with their numbers
+    views = [c for c in ep.commands if c.startswith("nl -ba calc/ops.py")]
+    # from `def mean` (28), then `def div` (16): the def line the look showed + a round number of lines
+    assert views == ["nl -ba calc/ops.py | sed -n '28,+10p'", "nl -ba calc/ops.py | sed -n '16,+10p'"]
+
+
+def test_a_named_function_is_viewed_from_its_def_line_after_the_outline(tiny_repo, fresh_clone, kit) -> None:
+    ep = kit.run_episode(OracleTeacher(run_tests=False, find="outline"), _named(tiny_repo.task), fresh_clone)
     assert ep.commands[:2] == ["grep -n 'def ' calc/ops.py", "grep -n 'def ' calc/utils.py"]
     # from `def mean` (28) to the line before `def describe` (35); then `def div` (16) up to `def clamp` (20)
     views = [c for c in ep.commands if c.startswith("nl -ba calc/ops.py")]
@@ -89,7 +100,10 @@ def test_a_named_function_is_viewed_from_its_def_line(tiny_repo, fresh_clone, ki
 def test_styles_have_their_own_teacher_ids_and_patch_keeps_the_old_one() -> None:
     assert OracleTeacher(style="patch").teacher_id == "oracle:plan=2,look=1,tests=1,max=40,ctx=3"
     assert OracleTeacher().teacher_id == "oracle:plan=3,style=visible,look=1,tests=1,max=40,ctx=3"
+    assert OracleTeacher(find="name").teacher_id == "oracle:plan=4,style=visible,look=1,tests=1,max=40,ctx=3"
     built = make_teacher(TeacherConfig("oracle", {"style": "patch"}))
     assert built.teacher_id == OracleTeacher(style="patch").teacher_id
     with pytest.raises(ValueError, match="'diff' is not one of visible, patch"):
         OracleTeacher(style="diff")
+    with pytest.raises(ValueError, match="find 'all' is not one of name, outline"):
+        OracleTeacher(find="all")
