@@ -153,10 +153,18 @@ class SFTConfig:
     """LoRA scaling numerator."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """``auto``: bf16 on a GPU that supports it, fp32 on CPU."""
+    packing: Literal["episode", "none"] = "episode"
+    """``episode``: the states of an episode whose prompts nest train as one sequence (shared history once, each
+    label a branch under a 4D attention mask; same loss and gradients, see ``dagger/sft_pack.py``); a micro-batch
+    then takes whole packed episodes while it holds at most ``batch_size`` states (one episode at least).
+    ``none``: one sequence per state. Attention without 4D masks (flash attention) trains per state."""
+    pack_max_tokens: int = 4096
+    """Longest packed sequence; an episode beyond it is split into several (its attention mask is length²)."""
 
     def __post_init__(self) -> None:
         check_bounds("sft", self, at_least_0=("lr", "weight_decay", "warmup_steps"),
-                     at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha"))
+                     at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha",
+                                 "pack_max_tokens"))
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
         result = train_sft(
             model, examples, cfg.sft, pad_id=pad_token_id(tokenizer), seed=derive_seed(cfg.seed, "sft", i) % 2**31,
             on_step=lambda step, total, loss: ctx.display.advance(info=f"loss {loss:.3f}", total=total),
+            episodes=[(r.iteration, r.episode) for r in rows], log=ctx.display.log,
         )
         save_checkpoint(model, tokenizer, ctx.checkpoint(i))
         atomic_write_json(result_path, dataclasses.asdict(result))
