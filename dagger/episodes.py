@@ -68,10 +68,13 @@ def _student_policy(ctx: RunContext, req: CollectRequest) -> Iterator[HFPolicy |
     if ctx.vllm_student is not None:
         yield ctx.vllm_student.policy_for(req.student, version=req.student.name)
         return
+    import torch
+
     from swe_dagger.agents.hf_policy import HFPolicy
     from swe_dagger.dagger.trainer import load_student
 
     model, tokenizer = load_student(req.student, trainable=False)
+    model.to(getattr(torch, ctx.cfg.student.rollout_dtype))
     with HFPolicy(model, tokenizer, model_version=req.student.name) as policy:
         yield policy
 

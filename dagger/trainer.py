@@ -85,11 +85,13 @@ def train_sft(
     episodes: Sequence[Hashable] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SFTResult:
-    """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs; deterministic under ``seed``.
+    """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs, or until ``cfg.max_tokens_per_iteration``
+    tokens have been trained on (at the end of the optimizer step that reaches it); deterministic under ``seed``.
 
     ``episodes[i]`` names example i's episode: with ``cfg.packing == "episode"`` an episode's nested states train as
-    one packed sequence (:mod:`~swe_dagger.dagger.sft_pack`); without it, or when the model's attention cannot take
-    a 4D mask (said once through ``log``), every state is its own sequence.
+    one packed sequence (:mod:`~swe_dagger.dagger.sft_pack`), and the token budget counts packed tokens; without
+    ``episodes``, or when the model's attention cannot take a 4D mask (said once through ``log``), every state is its
+    own sequence.
     """
     if not examples:
         raise ValueError("no SFT examples: the aggregated dataset is empty")
@@ -100,9 +102,9 @@ def train_sft(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     order_gen = torch.Generator().manual_seed(seed)
-    epochs = [micro_batches(units, torch.randperm(len(units), generator=order_gen).tolist(), cfg.batch_size)
-              for _ in range(cfg.epochs)]
-    total_steps = sum(math.ceil(len(batches) / cfg.grad_accum) for batches in epochs)
+    epochs = budgeted([micro_batches(units, torch.randperm(len(units), generator=order_gen).tolist(), cfg.batch_size)
+                       for _ in range(cfg.epochs)], units, cfg.grad_accum, cfg.max_tokens_per_iteration)
+    total_steps = max(1, sum(len(batches) for batches in epochs) // cfg.grad_accum)
     warmup = max(cfg.warmup_steps, 0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
     mask_dtype = next(model.parameters()).dtype if attn_implementation(model) == "eager" else None
@@ -176,6 +178,26 @@ def micro_batches(units: Sequence[SFTExample | PackedSequence], order: Sequence[
         batches[-1].append(i)
         held += n
     return batches
+
+
+def budgeted(
+    epochs: list[list[list[int]]], units: Sequence[SFTExample | PackedSequence], grad_accum: int, budget: int | None
+) -> list[list[list[int]]]:
+    """``epochs`` (micro-batches of unit indices) cut after the optimizer step at which ``budget`` tokens of the
+    units have been trained on (``None``: no cut; epochs left empty are dropped)."""
+    if budget is None:
+        return epochs
+    kept: list[list[list[int]]] = []
+    seen = batches = 0
+    for epoch in epochs:
+        kept.append([])
+        for batch in epoch:
+            kept[-1].append(batch)
+            seen += sum(len(units[i].input_ids) for i in batch)
+            batches += 1
+            if seen >= budget and batches % grad_accum == 0:
+                return kept
+    return kept
 
 
 def batch_loss(

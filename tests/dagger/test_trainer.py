@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.config import SFTConfig
+from swe_dagger.dagger.config import ConfigError, SFTConfig
 from swe_dagger.dagger.dataset import LabelRow
 from swe_dagger.dagger.sft_data import encode_rows, prompt_ids
 from swe_dagger.dagger.sft_loss import IGNORE
@@ -124,7 +125,7 @@ def test_left_padded_target_logits_give_the_full_logits_loss(tiny_student_dir: P
 BF16_ROUNDTRIP = """
 import sys, torch
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.dagger.config import SFTConfig
+from swe_dagger.dagger.config import ConfigError, SFTConfig
 from swe_dagger.dagger.sft_data import encode_rows
 from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
 sys.path.insert(0, sys.argv[3])
@@ -152,3 +153,17 @@ def test_bf16_training_hands_back_a_model_that_runs_like_its_checkpoint(tiny_stu
     out = subprocess.run([sys.executable, "-c", BF16_ROUNDTRIP, str(tiny_student_dir), str(tmp_path / "ckpt"),
                           str(Path(__file__).parent)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_a_token_budget_stops_sft_at_the_step_that_reaches_it(tiny_student_dir: Path) -> None:
+    model, tok = load_student(tiny_student_dir)
+    examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
+    per_epoch = sum(len(e.input_ids) for e in examples)  # batch_size 1: one example per step
+    steps: list[tuple[int, int]] = []
+    cfg = SFTConfig(epochs=10, batch_size=1, warmup_steps=0, max_tokens_per_iteration=per_epoch + 1)
+    result = train_sft(model, examples, cfg, pad_id=tok.pad_token_id, seed=0,
+                       on_step=lambda step, total, loss: steps.append((step, total)))
+    assert result.steps == 4 and len(result.epoch_losses) == 2  # 3 steps of epoch 1 < budget; step 4 reaches it
+    assert steps[-1] == (4, 4)  # the progress total follows the budget, not 10 epochs
+    with pytest.raises(ConfigError, match="max_tokens_per_iteration"):
+        SFTConfig(max_tokens_per_iteration=0)
