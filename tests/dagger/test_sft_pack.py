@@ -198,3 +198,16 @@ def test_packed_training_learns_and_falls_back_without_4d_masks(qwen: tuple[Path
                        log=said.append)
     assert result.sequences == len(examples)
     assert len(said) == 1 and "'plain_sdpa'" in said[0] and "per state" in said[0]
+
+
+def test_a_token_budget_counts_the_packed_tokens(qwen: tuple[Path, Any]) -> None:
+    from swe_dagger.dagger.trainer import budgeted
+
+    examples, keys = examples_of(qwen[1], 200)
+    packed = pack_examples(examples, keys, 4096)
+    plan = [micro_batches(packed, list(range(len(packed))), 1)] * 3
+    per_epoch = sum(len(s.input_ids) for s in packed)
+    cut = budgeted(plan, packed, 1, per_epoch + 1)  # one epoch and the first sequence of the next reach it
+    assert [len(e) for e in cut] == [len(packed), 1]
+    assert [len(e) for e in budgeted(plan, packed, 2, per_epoch + 1)] == [len(packed), 2]  # ends on a full step
+    assert budgeted(plan, packed, 1, None) == plan
