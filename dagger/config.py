@@ -158,14 +158,23 @@ class SFTConfig:
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """``auto``: bf16 on a GPU that supports it, fp32 on CPU; ``bf16``: bf16 autocast also on CPU."""
     max_tokens_per_iteration: int | None = None
-    """Token budget of one iteration's SFT (prompt + target tokens of the examples trained on): training stops at the
-    optimizer step that reaches it, ``epochs`` then being an upper bound; ``null`` = all epochs over the aggregate."""
+    """Token budget of one iteration's SFT (prompt + target tokens of the examples trained on; of the packed sequences
+    when packing): training stops at the optimizer step that reaches it, ``epochs`` then being an upper bound;
+    ``null`` = all epochs over the aggregate."""
+    packing: Literal["episode", "none"] = "none"
+    """``episode``: the states of an episode whose prompts nest train as one sequence (shared history once, each
+    label a branch under a 4D attention mask; same loss and gradients, see ``dagger/sft_pack.py``); a micro-batch
+    then takes whole packed episodes while it holds at most ``batch_size`` states (one episode at least).
+    ``none``: one sequence per state. Attention without 4D masks (flash attention) trains per state."""
+    pack_max_tokens: int = 8192
+    """Longest packed sequence; an episode beyond it is split into several (its attention mask is length²)."""
 
     def __post_init__(self) -> None:
         if self.max_tokens_per_iteration is not None and self.max_tokens_per_iteration < 1:
             raise ConfigError(f"sft.max_tokens_per_iteration must be >= 1 or null, got {self.max_tokens_per_iteration}")
         check_bounds("sft", self, at_least_0=("lr", "weight_decay", "warmup_steps"),
-                     at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha"))
+                     at_least_1=("epochs", "batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha",
+                                 "pack_max_tokens"))
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,8 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
             ctx.report.scalars({"train_step/sft_loss": loss}, axis="sft_step", step=before + step)
 
         result = train_sft(model, examples, cfg.sft, pad_id=pad_token_id(tokenizer),
-                           seed=derive_seed(cfg.seed, "sft", i) % 2**31, on_step=on_step)
+                           seed=derive_seed(cfg.seed, "sft", i) % 2**31, on_step=on_step,
+                           episodes=[(r.iteration, r.episode) for r in rows], log=ctx.display.log)
         save_checkpoint(model, tokenizer, ctx.checkpoint(i))
         atomic_write_json(result_path, dataclasses.asdict(result))
         ctx.mark(i, "trained")

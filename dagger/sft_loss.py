@@ -31,17 +31,23 @@ def sft_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, 
     if logits.dim() != 3 or labels.dim() != 2 or logits.shape[:2] != labels.shape:
         shapes = f"{tuple(logits.shape)} and {tuple(labels.shape)}"
         raise ValueError(f"expected logits (B, T, V) and labels (B, T), got {shapes}")
-    shift_logits = logits[:, :-1, :].float()
-    shift_labels = labels[:, 1:]
-    mask = shift_labels != IGNORE
+    return target_loss(logits[:, :-1, :], labels[:, 1:])
+
+
+def target_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, SFTLossMetrics]:
+    """Mean cross-entropy of ``logits[:, k]`` predicting ``targets[:, k]`` (no shift) where ``targets`` is not
+    ``IGNORE``: :func:`sft_loss` once the positions are already paired (packed sequences pick theirs by index)."""
+    if logits.dim() != 3 or targets.dim() != 2 or logits.shape[:2] != targets.shape:
+        shapes = f"{tuple(logits.shape)} and {tuple(targets.shape)}"
+        raise ValueError(f"expected logits (B, K, V) and targets (B, K), got {shapes}")
+    logits = logits.float()
+    mask = targets != IGNORE
     count = mask.sum()
-    safe_labels = shift_labels.masked_fill(~mask, 0)
-    flat_logits = shift_logits.reshape(-1, shift_logits.size(-1))
-    token_loss = F.cross_entropy(flat_logits, safe_labels.reshape(-1), reduction="none")
-    token_loss = token_loss.view_as(shift_labels) * mask
-    loss = token_loss.sum() / count.clamp(min=1)
+    safe = targets.masked_fill(~mask, 0)
+    token_loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), safe.reshape(-1), reduction="none")
+    loss = (token_loss.view_as(targets) * mask).sum() / count.clamp(min=1)
     with torch.no_grad():
-        correct = ((shift_logits.argmax(-1) == shift_labels) & mask).sum()
+        correct = ((logits.argmax(-1) == targets) & mask).sum()
         metrics = SFTLossMetrics(
             loss=float(loss.detach()),
             target_tokens=int(count),
