@@ -73,7 +73,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 
 def ours(task: Task, backend: str, repeats: int) -> dict[str, float]:
     image_task = Task(**{**task.__dict__, "image": IMAGE, "venv": None}) if backend == "docker" else task
-    turns = (repeats + 1) * len(COMMANDS) + 1
+    turns = (repeats + 2) * len(COMMANDS) + 1  # per command: a checked step, a warm-up, the timed ones
     with SWEEnv([image_task], sandbox=backend, allow_unvalidated=True, max_turns=turns) as env:
         env.reset()
         out = {}
@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--no-docker", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("MSWEA_GLOBAL_CONFIG_DIR", tmp)  # its import would make ~/.config/mini-swe-agent
+        os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
         task = make_task(Path(tmp), args.mb)
         rows = {"mini local": mini_local(task, args.repeats), "ours local": ours(task, "local", args.repeats)}
         if not args.no_docker:
