@@ -2,6 +2,10 @@
 
     python bench/generation.py                      # builds the default ~5M tiny student in a temp dir
     python bench/generation.py --model DIR --device cuda --threads 2 --no-teacher
+    python bench/generation.py --matrix --model DIR --threads 1   # CPU: fp32/bf16 x batch 1/8 x KV reuse
+
+``--matrix`` runs only the CPU rollout matrix of ``bench/generation_matrix.py`` (fp32, bf16 autocast and bf16
+weights; batch 1 and 8; with and without the shared system prompt's KV cache) and prints its ratios.
 
 Prints tokens/s at batch 1 and batch 8 (greedy, fixed number of new tokens unless EOS comes first: every generated
 token is counted, EOS included) and their ratio, all measured in this run. With the teacher part on, the same student
@@ -85,9 +89,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--labels", type=int, default=5)
     parser.add_argument("--no-teacher", action="store_true", help="skip the chat-teacher latency part")
+    parser.add_argument("--matrix", action="store_true", help="only the CPU dtype x batch x KV-reuse matrix")
+    parser.add_argument("--style", default="compact", help="prompt style of the matrix's prompts")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.matrix:
+        run_matrix(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or build_tiny_student(Path(tmp) / "student", params=args.params)
         policy = HFPolicy.from_pretrained(model_dir, device=args.device)
@@ -102,6 +111,25 @@ def main() -> None:
         if not args.no_teacher:
             latency = teacher_latency(Path(model_dir), args.labels, args.threads)
             console.print(f"chat-teacher label latency (transformers serve, 64 max tokens): {latency * 1000:.0f} ms")
+
+
+def run_matrix(args: argparse.Namespace) -> None:
+    from generation_matrix import matrix  # the script's own folder is on sys.path
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model or build_tiny_student(Path(tmp) / "student", params=args.params)
+
+        def load(dtype: str) -> object:
+            torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
+            return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype).eval()
+
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        lines = matrix(load, tokenizer, args.style, args.new_tokens, args.repeats, console.print)
+    flags = [f for f in ("avx512_bf16", "amx_bf16") if f in Path("/proc/cpuinfo").read_text()]
+    console.print(f"model {model_dir}, CPU bf16 flags: {', '.join(flags) or 'none'}")
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 if __name__ == "__main__":
