@@ -2,22 +2,24 @@
 
 Per state, SFT trains ``prompt_t + target_t`` (:mod:`~swe_dagger.dagger.sft_data`), so an episode of T states
 costs the sum of its prompts: O(T²) tokens, since each prompt holds the whole history before its state. Here the
-states of an episode whose prompts nest (each prompt a token prefix of the next one's) become one sequence::
+states of an episode become one sequence::
 
-    trunk = the last state's example (its prompt + target)    positions 0 .. n-1, causal
-    branch for each earlier state t = [prompt_t[-1], *target_t]   positions |prompt_t|-1 .. , after the trunk
+    trunk = the latest state's example (its prompt + target)       positions 0 .. n-1, causal
+    branch for an earlier state = its example from where it leaves the trunk    positions restart there
 
-A branch attends to the trunk's first ``|prompt_t| - 1`` tokens and causally to itself; no other token attends to
-it. So every target token sees exactly the tokens, at exactly the positions, it sees in its own per-state example,
-and the loss (mean over target tokens) and its gradients are the per-state ones up to float rounding. The branch
-repeats the prompt's last token because that position predicts the target's first token while the trunk's copy of
-it predicts what actually came next. A state whose target is already in the trunk right after its prompt (a
-teacher-acted turn: the label is the action, tokenized the same) needs no branch: its labels are set on the trunk.
+A state's branch starts at the last token it shares with the trunk, and never after its prompt's last token (that
+position predicts the target's first token, while the trunk's copy of it predicts what actually came next). It
+attends to the trunk's tokens before that point and causally to itself; no other token attends to it. So every
+target token sees exactly the tokens, at exactly the positions, it sees in its own per-state example, and the loss
+(mean over target tokens) and its gradients are the per-state ones up to float rounding. A state whose whole example
+is a prefix of the trunk (a teacher-acted turn: the label is the action, tokenized the same) needs no branch: its
+labels are set on the trunk.
 
-What shares a prefix is decided on the encoded token ids, never assumed: a prompt elided to
-``student.max_prompt_tokens`` (old observations replaced by a note, which changes every later prompt too) or cut to
-``sft.max_seq_len`` is not a prefix of the next state's and starts a new packed sequence, so packing is exact
-whatever the renderer did; it saves tokens only while the rendered history grows by appending.
+What is shared is decided on the encoded token ids, never assumed. With nested prompts a branch is the prompt's
+last token and the label. A prompt whose old observations were elided to ``student.max_prompt_tokens`` (which
+changes every later prompt) leaves the trunk at its first elided observation, so its branch is longer; one cut at
+the left to ``sft.max_seq_len`` shares nothing and trains alone. Packing is exact whatever the renderer did, and
+saves tokens as far as the rendered history grows by appending.
 """
 
 from __future__ import annotations

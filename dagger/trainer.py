@@ -88,7 +88,7 @@ def train_sft(
     """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs, or until ``cfg.max_tokens_per_iteration``
     tokens have been trained on (at the end of the optimizer step that reaches it); deterministic under ``seed``.
 
-    ``episodes[i]`` names example i's episode: with ``cfg.packing == "episode"`` an episode's nested states train as
+    ``episodes[i]`` names example i's episode: with ``cfg.packing == "episode"`` an episode's states train as
     one packed sequence (:mod:`~swe_dagger.dagger.sft_pack`), and the token budget counts packed tokens; without
     ``episodes``, or when the model's attention cannot take a 4D mask (said once through ``log``), every state is its
     own sequence.
