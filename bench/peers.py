@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,9 +43,14 @@ def _bench_module(name: str) -> object:
     return module
 
 
+_SANDBOX_BENCH = _bench_module("sandbox")
+median_ms: Callable[[Callable[[], object], int], float] = _SANDBOX_BENCH.median_ms  # type: ignore[attr-defined]
+"""Warm-up run, then the median of ``repeats`` timed runs, in ms (bench/sandbox.py's)."""
+
+
 def make_task(root: Path, megabytes: int) -> Task:
     """A ~``megabytes`` MB git repository (bench/sandbox.py's generator) with one passing test, as a task."""
-    repo = _bench_module("sandbox").make_repo(root, megabytes).path  # type: ignore[attr-defined]
+    repo = _SANDBOX_BENCH.make_repo(root, megabytes).path  # type: ignore[attr-defined]
     (repo / "tests").mkdir()
     (repo / "tests" / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-C", str(repo)]
@@ -59,16 +62,6 @@ def make_task(root: Path, megabytes: int) -> Task:
         subprocess.run(["python3", "-m", "venv", "--system-site-packages", "--without-pip", str(venv_dir)], check=True)
     return Task(instance_id="bench__peers-1", repo="bench/peers", base_commit=head, problem_statement="bench",
                 patch="", repo_path=repo, venv=venv_dir)
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def ours(task: Task, backend: str, repeats: int) -> dict[str, float]:

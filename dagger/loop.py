@@ -125,11 +125,7 @@ def base_evaluation(ctx: RunContext, start: Path) -> None:
     """The untrained student alone on the held-out tasks, under the run's own prompt, token and turn limits (so a
     base number compares with the trained runs' evaluations); recorded as iteration 0 with no labels or training."""
     started = time.perf_counter()
-    evaluated = _logged(ctx, "eval", 0) if ctx.done(0, "evaluated") else collect(ctx, CollectRequest(
-        kind="eval", iteration=0, beta=0.0, tasks=ctx.test_tasks, student=start, label=ctx.cfg.eval.label,
-        episodes=ctx.cfg.eval.episodes, greedy=True,
-    ))
-    ctx.mark(0, "evaluated")
+    evaluated = _held_out(ctx, 0, start)
     m = metrics.IterationMetrics(
         iteration=0, beta=0.0, rollout=metrics.rollout_stats([]), eval=metrics.rollout_stats(evaluated),
         new_labels=0, dataset_labels=0, sft_loss=float("nan"), sft_loss_first_epoch=float("nan"), sft_steps=0,
@@ -182,11 +178,16 @@ def _evaluate(ctx: RunContext, i: int) -> list[Trajectory] | None:
     last = i == cfg.dagger.iterations - 1
     if cfg.eval.episodes <= 0 or not (last or (i + 1) % max(cfg.eval.every, 1) == 0):
         return None
+    return _held_out(ctx, i, ctx.checkpoint(i))
+
+
+def _held_out(ctx: RunContext, i: int, student: Path) -> list[Trajectory]:
+    """``student`` alone (β = 0, greedy) on the held-out tasks as iteration ``i``'s evaluation (resumable)."""
     if ctx.done(i, "evaluated"):
         return _logged(ctx, "eval", i)
     trajs = collect(ctx, CollectRequest(
-        kind="eval", iteration=i, beta=0.0, tasks=ctx.test_tasks, student=ctx.checkpoint(i), label=cfg.eval.label,
-        episodes=cfg.eval.episodes, greedy=True,
+        kind="eval", iteration=i, beta=0.0, tasks=ctx.test_tasks, student=student, label=ctx.cfg.eval.label,
+        episodes=ctx.cfg.eval.episodes, greedy=True,
     ))
     ctx.mark(i, "evaluated")
     return trajs
