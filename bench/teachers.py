@@ -4,6 +4,7 @@
     python bench/teachers.py --max-tasks 10 --corruptions 20
     python bench/teachers.py --tasks my.validated.jsonl
     python bench/teachers.py --style patch        # the oracle's git-apply label style (default: visible)
+    python bench/teachers.py --find name --kinds compare_op swap_args   # the SmolLM2 config's labels and tasks
 
 Prints, from one run: the oracle's resolve rate on every task, its rate from randomly corrupted mid-episode
 states, its label latency (p50/p95 per state, batched), a label-cache hit's latency, and the ratio of
@@ -84,6 +85,7 @@ def main() -> None:
     ap.add_argument("--style", default="visible", help="oracle label style: visible or patch")
     ap.add_argument("--find", default="outline", help="visible style's look: outline (all defs) or name")
     ap.add_argument("--max-tasks", type=int, default=None, help="cap on tasks (default: all)")
+    ap.add_argument("--kinds", nargs="+", default=None, help="only synthesized tasks of these mutation kinds")
     ap.add_argument("--corruptions", type=int, default=20, help="corrupted mid-episode runs")
     ap.add_argument("--sandbox", default="local")
     ap.add_argument("--max-turns", type=int, default=40)
@@ -97,6 +99,10 @@ def main() -> None:
 
         suite = ensure_default_suite(max_tasks=args.max_tasks)
         tasks = load_tasks(suite.train_path) + load_tasks(suite.test_path)
+    if args.kinds:
+        from swe_dagger.envs.synth.task_build import tasks_of_kinds
+
+        tasks = tasks_of_kinds(tasks, tuple(args.kinds), "bench/teachers.py")
     tasks = tasks[: args.max_tasks] if args.max_tasks else tasks
     env = gymnasium.make("swe_dagger/SWE-v0", tasks=tasks, sandbox=args.sandbox, max_turns=args.max_turns)
     oracle = OracleTeacher(style=args.style, find=args.find)

@@ -38,11 +38,21 @@ class TasksConfig:
     """Where the default suite is prepared (``null`` = ``$SWE_DAGGER_CACHE`` or ``~/.cache/swe-dagger``)."""
     suite_max_tasks: int | None = 60
     """Size of the default suite to prepare (``null`` = the full suite); ignored for task files."""
+    kinds: tuple[str, ...] | None = None
+    """Keep only synthesized tasks of these mutation kinds, before ``max_train``/``max_test`` (``null`` = all), e.g.
+    ``[compare_op, bool_op, arith_op, swap_args, remove_not, off_by_one]``: the kinds whose fix can be read off the
+    code and the issue (a ``wrong_return`` to ``None`` or a ``drop_branch`` removed code no observation shows)."""
 
     def __post_init__(self) -> None:
         if not self.train.strip() or not self.test.strip():
             raise ConfigError("tasks.train and tasks.test must name a task file or 'default', got an empty string")
         check_bounds("tasks", self, at_least_1=("max_train", "max_test", "suite_max_tasks"))
+        if self.kinds is not None:
+            from swe_dagger.envs.synth.mutations import KINDS
+
+            unknown = [k for k in self.kinds if k not in KINDS]
+            if not self.kinds or unknown:
+                raise ConfigError(f"tasks.kinds: {unknown or 'empty list'} not among the mutation kinds {list(KINDS)}")
 
 
 @dataclass(frozen=True)

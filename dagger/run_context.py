@@ -144,6 +144,13 @@ def _load_task_file(spec: str, which: str, cfg: RunConfig, suite: tuple[str, str
     if spec == "default" and suite is not None:
         spec = suite[0] if which == "train" else suite[1]
     tasks = load_tasks(spec)
+    if cfg.tasks.kinds is not None:
+        from swe_dagger.envs.synth.task_build import tasks_of_kinds
+
+        try:
+            tasks = tasks_of_kinds(tasks, cfg.tasks.kinds, f"tasks.{which} = {spec}")
+        except ValueError as exc:
+            raise ConfigError(f"tasks.kinds: {exc}") from None
     limit = cfg.tasks.max_train if which == "train" else cfg.tasks.max_test
     tasks = tasks[:limit] if limit is not None else tasks
     if not tasks:

@@ -11,7 +11,7 @@ It decides purely from ``(task, messages, workspace_diff)``, deterministically, 
 
    * ``visible`` (default): every label uses only what earlier observations showed, plus the issue. When the
      file's latest numbered view (``nl -ba FILE | sed -n 'A,+Kp'`` from the enclosing ``def`` line the look
-     showed, K a multiple of 10; after the outline look ``'A,Bp'`` up to the next ``def``) does not show the
+     showed, a fixed K = 30; after the outline look ``'A,Bp'`` up to the next ``def``) does not show the
      current text of the line to edit, view it; else change that one line by number: ``sed -i 'Ns/old/new/' FILE``
      with ``old`` a short visible part of line N, ``sed -i 'Nd'``, or ``sed -i 'Na\\text'``
      (:mod:`~swe_dagger.teachers.line_edits`). The gold diff only chooses which line and what replacement.
@@ -100,7 +100,7 @@ class OracleTeacher:
         # "plan=2": the look step lists def lines when the issue names the module (labels cached under the old
         # id came from the line-range look and must not be reused).
         if c.style == "visible":  # a new label style: its own cache key (plan=4: the look greps the named defs)
-            plan = "plan=4" if c.find == "name" else "plan=3"
+            plan = "plan=5" if c.find == "name" else "plan=3"  # plan=5: fixed-length views after a look by name
             return (
                 f"oracle:{plan},style=visible,look={int(c.look_first)},tests={int(c.run_tests)},"
                 f"max={c.max_repair_lines},ctx={c.context}"

@@ -24,9 +24,12 @@ from swe_dagger.teachers.line_edits import (
 from swe_dagger.teachers.regions import RepairHunk
 
 MAX_VIEW_LINES = 80
-VIEW_STEP = 10
-"""Views after a look by name show ``def`` line + a multiple of this many lines (``sed -n 'N,+Kp'``)."""
 """A view from the enclosing ``def`` longer than this starts a few lines above the edit instead."""
+VIEW_PAGE = 30
+"""Views after a look by name show a page: the ``def`` line and this many lines after it (``sed -n 'N,+30p'``); an
+edit further down is shown by the next page, which starts after the last line the previous one showed. The length
+is fixed, so a student can copy the whole command from what it saw (the ``def`` line's number); a length fitted to
+where the bug is would be privileged information (most synthesized bugs sit within 30 lines of their ``def``)."""
 
 _OUTLINE_LINE = re.compile(r"^(\d+):.*\bdef ", re.MULTILINE)
 
@@ -53,14 +56,14 @@ def outline(path: str, history: Sequence[tuple[str, str]]) -> list[int]:
 def view_range(lo: int, hi: int, defs: Sequence[int], *, by_name: bool = False) -> tuple[int, int]:
     """Lines to view so that ``lo``-``hi`` show: from the enclosing ``def`` to the line before the next one.
 
-    ``by_name`` (the look grepped only the named functions, so the next ``def`` is unknown): from the enclosing
-    ``def`` to a round number of lines past ``hi`` (:data:`VIEW_STEP`), so the range is the ``def`` line read off
-    the look plus a length from a short list.
+    ``by_name`` (the look grepped only the named functions, so the next ``def`` is unknown): the page of
+    :data:`VIEW_PAGE` + 1 lines, counted from the enclosing ``def``, that holds ``hi`` (the line edited first).
     """
     above = [d for d in defs if d <= lo]
     first = above[-1] if above and lo - above[-1] < MAX_VIEW_LINES else max(1, lo - 3)
     if by_name:
-        return first, first + VIEW_STEP * -(-(hi + 2 - first) // VIEW_STEP)
+        start = first + (hi - first) // (VIEW_PAGE + 1) * (VIEW_PAGE + 1)
+        return start, start + VIEW_PAGE
     below = [d for d in defs if d > hi]
     last = below[0] - 1 if below and below[0] - 1 - first < MAX_VIEW_LINES else hi + 3
     return first, max(last, hi)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from swe_dagger.envs.synth.candidates import Candidate
 from swe_dagger.envs.synth.gitrepo import commit_with_file, init_repo, patch_restores, revert_patch
+from swe_dagger.envs.synth.mutations import KINDS
 from swe_dagger.envs.synth.project import Project
 from swe_dagger.envs.synth.runner import PytestRun, pytest_command
 from swe_dagger.envs.synth.statement import dotted_name, write_problem_statement
@@ -85,7 +86,27 @@ def build_task(
         extra={
             "source": project.source,
             "function": cand.function_key,
-            "mutation_kind": cand.mutation.kind,
+            MUTATION_KIND_KEY: cand.mutation.kind,
             "synthesized_by": "swe_dagger.envs.synth",
         },
     )
+
+
+MUTATION_KIND_KEY = "mutation_kind"
+"""``Task.extra`` key naming the mutation a synthesized task reverts."""
+
+
+def tasks_of_kinds(tasks: list[Task], kinds: tuple[str, ...], where: str) -> list[Task]:
+    """The tasks whose mutation kind is one of ``kinds``, in order. A task without a kind (not synthesized) or an
+    unknown kind raises ``ValueError`` naming ``where`` and the task: a filter must not drop rows silently."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown mutation kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
+    kept = []
+    for task in tasks:
+        kind = task.extra.get(MUTATION_KIND_KEY)
+        if kind is None:
+            raise ValueError(f"{where}: task {task.instance_id!r} has no {MUTATION_KIND_KEY} (not a synthesized task)")
+        if kind in kinds:
+            kept.append(task)
+    return kept

@@ -102,3 +102,19 @@ def test_methods_non_ascii_and_invalid_results() -> None:
         apply_mutation(source, broken)
     with pytest.raises(SyntaxError):
         find_mutations("def f(:\n", "bad.py")
+
+
+def test_tasks_of_kinds_keeps_the_named_kinds_in_order_and_refuses_rows_without_a_kind() -> None:
+    from swe_dagger.envs.synth.task_build import tasks_of_kinds
+    from swe_dagger.envs.task import Task
+
+    def task(iid: str, kind: str | None) -> Task:
+        extra = {"mutation_kind": kind} if kind else {}
+        return Task(instance_id=iid, repo="r", base_commit="c", problem_statement="p", patch="", extra=extra)
+
+    tasks = [task("a", "compare_op"), task("b", "wrong_return"), task("c", "swap_args")]
+    assert [t.instance_id for t in tasks_of_kinds(tasks, ("swap_args", "compare_op"), "f")] == ["a", "c"]
+    with pytest.raises(ValueError, match="f: task 'x' has no mutation_kind"):
+        tasks_of_kinds([*tasks, task("x", None)], ("compare_op",), "f")
+    with pytest.raises(ValueError, match="unknown mutation kind"):
+        tasks_of_kinds(tasks, ("typo_op",), "f")

@@ -33,6 +33,7 @@ BAD_VALUES = [
     # every other section
     ("tasks.max_train=0", "tasks.max_train"), ("tasks.max_test=-2", "tasks.max_test"),
     ("tasks.suite_max_tasks=0", "tasks.suite_max_tasks"), ("tasks.train=", "tasks.train"),
+    ("tasks.kinds=[typo_op]", "tasks.kinds"), ("tasks.kinds=[]", "tasks.kinds"),
     ("env.command_timeout_s=0", "env.command_timeout_s"), ("student.max_new_tokens=0", "student.max_new_tokens"),
     ("student.max_prompt_tokens=0", "student.max_prompt_tokens"),
     ("student.temperature=-0.5", "student.temperature"), ("student.tiny_params=lots", "student.tiny_params"),

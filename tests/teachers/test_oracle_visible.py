@@ -17,6 +17,7 @@ from swe_dagger.teachers.corruptions import random_corruption
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 from swe_dagger.teachers.line_edits import numbered_lines
 from swe_dagger.teachers.oracle import OracleTeacher
+from swe_dagger.teachers.visible import view_range
 
 _S_SCRIPT = re.compile(r"^(\d+)s/((?:[^\\/]|\\.)*)/((?:[^\\/]|\\.)*)/$")
 _LINE_SCRIPT = re.compile(r"^(\d+)([dai])")
@@ -85,8 +86,14 @@ def test_a_named_function_is_found_by_name_and_viewed_from_its_def_line(tiny_rep
     assert ep.commands[:2] == ["grep -nE 'def (div|mean)\\(' calc/ops.py", "grep -n 'def shout(' calc/utils.py"]
     assert ep.messages[3].content.count(":def ") == 2  # the look shows just the two named defs, with their numbers
     views = [c for c in ep.commands if c.startswith("nl -ba calc/ops.py")]
-    # from `def mean` (28), then `def div` (16): the def line the look showed + a round number of lines
-    assert views == ["nl -ba calc/ops.py | sed -n '28,+10p'", "nl -ba calc/ops.py | sed -n '16,+10p'"]
+    # from `def mean` (28), then `def div` (16): the def line the look showed + a fixed page of lines
+    assert views == ["nl -ba calc/ops.py | sed -n '28,+30p'", "nl -ba calc/ops.py | sed -n '16,+30p'"]
+
+
+def test_a_view_by_name_is_a_fixed_page_from_the_def_line_and_a_later_edit_the_next_page() -> None:
+    assert view_range(35, 40, [30], by_name=True) == (30, 60)  # the page holding the edit: from the def line
+    assert view_range(55, 70, [30], by_name=True) == (61, 91)  # line 70 is past 30 + 30: the next page
+    assert view_range(55, 70, [30]) == (30, 73)  # without by_name: def line to a few lines past the edit
 
 
 def test_a_named_function_is_viewed_from_its_def_line_after_the_outline(tiny_repo, fresh_clone, kit) -> None:
@@ -100,7 +107,7 @@ def test_a_named_function_is_viewed_from_its_def_line_after_the_outline(tiny_rep
 def test_styles_have_their_own_teacher_ids_and_patch_keeps_the_old_one() -> None:
     assert OracleTeacher(style="patch").teacher_id == "oracle:plan=2,look=1,tests=1,max=40,ctx=3"
     assert OracleTeacher().teacher_id == "oracle:plan=3,style=visible,look=1,tests=1,max=40,ctx=3"
-    assert OracleTeacher(find="name").teacher_id == "oracle:plan=4,style=visible,look=1,tests=1,max=40,ctx=3"
+    assert OracleTeacher(find="name").teacher_id == "oracle:plan=5,style=visible,look=1,tests=1,max=40,ctx=3"
     built = make_teacher(TeacherConfig("oracle", {"style": "patch"}))
     assert built.teacher_id == OracleTeacher(style="patch").teacher_id
     with pytest.raises(ValueError, match="'diff' is not one of visible, patch"):
