@@ -124,6 +124,9 @@ class DaggerConfig:
     """``linear`` only: β at the last iteration."""
     mixing: Literal["per_turn", "per_episode", "prefix"] = "per_turn"
     """Who acts: the teacher with probability β each turn, or for a whole episode, or after a student prefix."""
+    overlap: bool = False
+    """Reset the envs (fresh workspaces, first observations) of the collection after each SFT step in a background
+    thread while SFT runs (``dagger/overlap.py``); as many workspaces as that collection's ``episodes`` open at once."""
 
     def __post_init__(self) -> None:
         check_bounds("dagger", self, fraction=("beta", "beta_end"),
