@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
-from swe_dagger.dagger.env_worker import EnvWorker
+from swe_dagger.dagger.env_worker import EnvWorker, Reset
+from swe_dagger.dagger.prefetch import Prefetch, close_ready
 from swe_dagger.dagger.provenance import teacher_model
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.schedule import ActorChooser, MixingMode, derive_seed
@@ -59,7 +60,8 @@ class _Live:
 
 
 class Collector:
-    """Runs episode specs with a student ``Policy`` and a ``Teacher`` over ``num_envs`` env workers."""
+    """Runs episode specs with a student ``Policy`` and a ``Teacher`` over ``num_envs`` env workers. An episode
+    whose env a ``prepared`` :class:`~swe_dagger.dagger.prefetch.Prefetch` reset ahead starts in that env."""
 
     def __init__(
         self,
@@ -74,18 +76,27 @@ class Collector:
         max_turns: int,
         count_tokens: Callable[[str], int] | None = None,
         model_version: str = "",
+        prepared: Prefetch | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        # envs reset ahead for some episodes (``rollout overlap``): a wave takes them instead of resetting its own
+        self._prepared = prepared.take() if prepared is not None else {}
+        self.prepared_used = 0
         self.agent: StateRenderer = agent
         self._initial = agent.initial_messages
         self.policy, self.teacher = policy, teacher
         self.sampling, self.mixing, self.max_turns = sampling, mixing, max_turns
         self.count_tokens, self.model_version = count_tokens, model_version
         self._teacher_model = teacher_model(teacher)
-        self._pool = ThreadPoolExecutor(max_workers=num_envs, thread_name_prefix="env")
-        self.workers = list(self._pool.map(lambda _: EnvWorker(make_env), range(num_envs)))
         self._closed = False
+        self._pool = ThreadPoolExecutor(max_workers=num_envs, thread_name_prefix="env")
+        try:
+            self.workers = list(self._pool.map(lambda _: EnvWorker(make_env), range(num_envs)))
+        except BaseException:
+            self.workers = []
+            self.close()
+            raise
 
     def run(
         self,
@@ -105,8 +116,7 @@ class Collector:
                     on_episode(traj)
 
     def _run_wave(self, wave: list[EpisodeSpec]) -> list[Trajectory]:
-        pairs = list(zip(wave, self.workers, strict=False))
-        resets = list(self._pool.map(lambda p: p[1].reset(p[0].task_id, p[0].seed), pairs))
+        resets = list(self._pool.map(self._reset, range(len(wave)), wave))
         live = [
             _Live(spec, worker, ActorChooser(self.mixing, spec.beta, self.max_turns, derive_seed(spec.seed, "mix")),
                   r.task, self._initial(r.observation))
@@ -119,6 +129,16 @@ class Collector:
             live = [ep for ep in live if not any(t.episode == ep.spec.episode for t in finished)]
             step_index += 1
         return finished
+
+    def _reset(self, k: int, spec: EpisodeSpec) -> Reset:
+        """Worker ``k`` reset for ``spec``: the env prepared for it if there is one (the worker's own closes)."""
+        ready = self._prepared.pop((spec.task_id, spec.seed), None)
+        if ready is None:
+            return self.workers[k].reset(spec.task_id, spec.seed)
+        self.workers[k], old = ready.worker, self.workers[k]
+        self.prepared_used += 1
+        old.close()
+        return ready.reset
 
     def _tick(self, live: list[_Live], step_index: int) -> list[Trajectory]:
         """One turn of every live episode; returns the episodes that ended."""
@@ -186,7 +206,7 @@ class Collector:
         )
 
     def close(self) -> None:
-        """Close every env (and its sandbox); safe to call twice."""
+        """Close every env (and its sandbox), prepared ones not used included; safe to call twice."""
         if self._closed:
             return
         self._closed = True
@@ -195,6 +215,8 @@ class Collector:
                 worker.close()
         finally:
             self._pool.shutdown(wait=True)
+            unused, self._prepared = list(self._prepared.values()), {}
+            close_ready(unused)
 
     def __enter__(self) -> Collector:
         return self

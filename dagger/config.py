@@ -134,6 +134,10 @@ class DaggerConfig:
     """``linear`` only: β at the last iteration."""
     mixing: Literal["per_turn", "per_episode", "prefix"] = "per_turn"
     """Who acts: the teacher with probability β each turn, or for a whole episode, or after a student prefix."""
+    overlap: bool = True
+    """Reset the envs (fresh workspaces, first observations) of the collection after each SFT step in a background
+    thread while SFT runs (``dagger/overlap.py``); as many workspaces as that collection's ``episodes`` open at once.
+    ``false``: each collection resets its envs itself."""
 
     def __post_init__(self) -> None:
         check_bounds("dagger", self, fraction=("beta", "beta_end"),
@@ -171,7 +175,7 @@ class SFTConfig:
     """Token budget of one iteration's SFT (prompt + target tokens of the examples trained on; of the packed sequences
     when packing): training stops at the optimizer step that reaches it, ``epochs`` then being an upper bound;
     ``null`` = all epochs over the aggregate."""
-    packing: Literal["episode", "none"] = "none"
+    packing: Literal["episode", "none"] = "episode"
     """``episode``: the states of an episode train as one sequence (shared tokens once, each label on a branch
     under a 4D attention mask; same loss and gradients, see ``dagger/sft_pack.py``); a micro-batch
     then takes whole packed episodes while it holds at most ``batch_size`` states (one episode at least).

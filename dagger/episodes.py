@@ -11,16 +11,17 @@ Waves of ``num_envs`` episodes run until ``episodes`` are done, or (label budget
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.dagger.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.dataset import append_trajectory, episode_log, read_trajectories
 from swe_dagger.dagger.env_worker import make_swe_env
+from swe_dagger.dagger.prefetch import Prefetch
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.run_context import RunContext
 from swe_dagger.dagger.schedule import derive_seed
@@ -79,8 +80,17 @@ def _student_policy(ctx: RunContext, req: CollectRequest) -> Iterator[HFPolicy |
         yield policy
 
 
-def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
-    """Run (or finish) the collection ``req``; returns all its trajectories in episode order."""
+def env_factory(ctx: RunContext, tasks: list[Task]) -> Callable[[], Any]:
+    """The run's env factory over ``tasks`` (its sandbox, limits and the student's prompt style)."""
+    cfg = ctx.cfg
+    return make_swe_env(tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
+                        command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated,
+                        prompt_style=cfg.student.prompt)
+
+
+def collect(ctx: RunContext, req: CollectRequest, prepared: Prefetch | None = None) -> list[Trajectory]:
+    """Run (or finish) the collection ``req``; returns all its trajectories in episode order. ``prepared``: envs
+    reset ahead for some of its episodes (the collector takes them and closes the ones it does not use)."""
     cfg, n = ctx.cfg, ctx.cfg.dagger.num_envs
     log = episode_log(ctx.run_dir, req.kind, req.iteration)
     have = {t.episode: t for t in read_trajectories(log)}
@@ -106,12 +116,10 @@ def collect(ctx: RunContext, req: CollectRequest) -> list[Trajectory]:
     sampling = SamplingParams(max_new_tokens=cfg.student.max_new_tokens,
                               temperature=0.0 if req.greedy else (
                                   cfg.student.temperature if req.temperature is None else req.temperature))
-    make_env = make_swe_env(req.tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
-                            command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated,
-                            prompt_style=cfg.student.prompt)
     with _student_policy(ctx, req) as policy, Collector(
-        make_env, n, ctx.agent, policy, ctx.teacher, sampling=sampling, mixing=cfg.dagger.mixing,
+        env_factory(ctx, req.tasks), n, ctx.agent, policy, ctx.teacher, sampling=sampling, mixing=cfg.dagger.mixing,
         max_turns=cfg.env.max_turns, count_tokens=policy.count_tokens, model_version=req.student.name,
+        prepared=prepared,
     ) as collector:
         while not finished(wave):
             last = wave * n + n if budget is not None else min(wave * n + n, req.episodes)

@@ -22,6 +22,7 @@ from swe_dagger.dagger.config import RunConfig, phase_plan
 from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.episodes import CollectRequest, collect
 from swe_dagger.dagger.grpo_phase import grpo_phase
+from swe_dagger.dagger.overlap import Lookahead
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
 from swe_dagger.dagger.run_context import RunContext, open_run
@@ -60,9 +61,10 @@ def dagger_phase(ctx: RunContext, start: Path) -> Path:
         if not ctx.done(0, "complete"):
             base_evaluation(ctx, start)
         return start
-    for i in range(ctx.cfg.dagger.iterations):
-        if not ctx.done(i, "complete"):
-            dagger_iteration(ctx, i)
+    with Lookahead(ctx) as ahead:  # dagger.overlap: the next collection's envs reset during SFT
+        for i in range(ctx.cfg.dagger.iterations):
+            if not ctx.done(i, "complete"):
+                dagger_iteration(ctx, i, ahead)
     return ctx.checkpoint(ctx.cfg.dagger.iterations - 1) if ctx.cfg.dagger.iterations else start
 
 
@@ -70,20 +72,16 @@ PHASES: dict[str, Callable[[RunContext, Path], Path]] = {"dagger": dagger_phase,
 """Phases by name (the keys of ``config.PHASE_SECTIONS``): ``(run, starting weights) -> final weights``."""
 
 
-def dagger_iteration(ctx: RunContext, i: int) -> None:
+def dagger_iteration(ctx: RunContext, i: int, ahead: Lookahead) -> None:
     cfg, seconds = ctx.cfg, {}
 
     # 1. schedule: β_i, the probability that the teacher acts
-    beta = 1.0 if cfg.mode == "bc" else beta_for(cfg.dagger.schedule, i, beta=cfg.dagger.beta,
-                                                 beta_end=cfg.dagger.beta_end, iterations=cfg.dagger.iterations)
+    req = _train_request(ctx, i)
     teacher_before = ctx.teacher_usage()
 
     # 2. collect: the mixture acts; every student state gets the teacher's label (teacher turns label themselves)
     started = time.perf_counter()
-    trajs = _logged(ctx, "train", i) if ctx.done(i, "labeled") else collect(ctx, CollectRequest(
-        kind="train", iteration=i, beta=beta, tasks=ctx.train_tasks, student=ctx.student_for(i), label=True,
-        episodes=cfg.dagger.episodes_per_iteration, label_budget=cfg.dagger.labels_per_iteration,
-    ))
+    trajs = _logged(ctx, "train", i) if ctx.done(i, "labeled") else collect(ctx, req, ahead.take(req))
     seconds["collect"] = time.perf_counter() - started
 
     # 3. aggregate: write labels_i once, atomically; D_i is the union of every iteration's labels so far
@@ -95,18 +93,19 @@ def dagger_iteration(ctx: RunContext, i: int) -> None:
 
     # 4. train: SFT on D_i from the previous checkpoint (or the initial student); saves checkpoints/iter_i
     started = time.perf_counter()
+    ahead.prepare(_next_collection(ctx, i))  # its envs reset meanwhile (dagger.overlap)
     sft = _train_step(ctx, i, rows)
     seconds["train"] = time.perf_counter() - started
 
     # 5. evaluate: the new student alone (β = 0, greedy) on held-out tasks
     started = time.perf_counter()
-    evaluated = _evaluate(ctx, i)
+    evaluated = _evaluate(ctx, i, ahead)
     seconds["eval"] = time.perf_counter() - started
 
     # 6. checkpoint is on disk; record the metrics and mark the iteration complete
     usage = ctx.teacher_usage()
     m = metrics.IterationMetrics(
-        iteration=i, beta=beta, rollout=metrics.rollout_stats(trajs),
+        iteration=i, beta=req.beta, rollout=metrics.rollout_stats(trajs),
         eval=metrics.rollout_stats(evaluated) if evaluated is not None else None,
         new_labels=new_labels, dataset_labels=len(rows), sft_loss=sft.final_loss,
         sft_loss_first_epoch=sft.epoch_losses[0], sft_steps=sft.steps,
@@ -173,22 +172,50 @@ def _sft_steps_before(ctx: RunContext, i: int) -> int:
     return sum(int(read_json(ctx.run_dir / "sft" / f"iter_{j:03d}.json")["steps"]) for j in range(i))
 
 
-def _evaluate(ctx: RunContext, i: int) -> list[Trajectory] | None:
+def _train_request(ctx: RunContext, i: int) -> CollectRequest:
+    """Iteration ``i``'s collection: the mixture under β_i (1 for ``bc``) on the training tasks, labeled."""
+    cfg = ctx.cfg
+    beta = 1.0 if cfg.mode == "bc" else beta_for(cfg.dagger.schedule, i, beta=cfg.dagger.beta,
+                                                 beta_end=cfg.dagger.beta_end, iterations=cfg.dagger.iterations)
+    return CollectRequest(
+        kind="train", iteration=i, beta=beta, tasks=ctx.train_tasks, student=ctx.student_for(i), label=True,
+        episodes=cfg.dagger.episodes_per_iteration, label_budget=cfg.dagger.labels_per_iteration,
+    )
+
+
+def _eval_request(ctx: RunContext, i: int, student: Path) -> CollectRequest:
+    return CollectRequest(
+        kind="eval", iteration=i, beta=0.0, tasks=ctx.test_tasks, student=student, label=ctx.cfg.eval.label,
+        episodes=ctx.cfg.eval.episodes, greedy=True,
+    )
+
+
+def _evaluates(ctx: RunContext, i: int) -> bool:
     cfg = ctx.cfg
     last = i == cfg.dagger.iterations - 1
-    if cfg.eval.episodes <= 0 or not (last or (i + 1) % max(cfg.eval.every, 1) == 0):
-        return None
-    return _held_out(ctx, i, ctx.checkpoint(i))
+    return cfg.eval.episodes > 0 and (last or (i + 1) % max(cfg.eval.every, 1) == 0)
 
 
-def _held_out(ctx: RunContext, i: int, student: Path) -> list[Trajectory]:
+def _next_collection(ctx: RunContext, i: int) -> CollectRequest | None:
+    """The collection after iteration ``i``'s training, if one is still to run: its evaluation, else the next
+    iteration's collection."""
+    if _evaluates(ctx, i):
+        return None if ctx.done(i, "evaluated") else _eval_request(ctx, i, ctx.checkpoint(i))
+    if i + 1 < ctx.cfg.dagger.iterations and not ctx.done(i + 1, "labeled"):
+        return _train_request(ctx, i + 1)
+    return None
+
+
+def _evaluate(ctx: RunContext, i: int, ahead: Lookahead) -> list[Trajectory] | None:
+    return _held_out(ctx, i, ctx.checkpoint(i), ahead) if _evaluates(ctx, i) else None
+
+
+def _held_out(ctx: RunContext, i: int, student: Path, ahead: Lookahead | None = None) -> list[Trajectory]:
     """``student`` alone (β = 0, greedy) on the held-out tasks as iteration ``i``'s evaluation (resumable)."""
     if ctx.done(i, "evaluated"):
         return _logged(ctx, "eval", i)
-    trajs = collect(ctx, CollectRequest(
-        kind="eval", iteration=i, beta=0.0, tasks=ctx.test_tasks, student=student, label=ctx.cfg.eval.label,
-        episodes=ctx.cfg.eval.episodes, greedy=True,
-    ))
+    req = _eval_request(ctx, i, student)
+    trajs = collect(ctx, req, ahead.take(req) if ahead is not None else None)
     ctx.mark(i, "evaluated")
     return trajs
 
