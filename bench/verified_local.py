@@ -35,11 +35,12 @@ from swe_dagger.envs.task import Task
 
 HERE = Path(__file__).resolve().parent
 CAUSES = [  # (cause, pattern in a setup error or a failing log), first match wins
-    ("python version", r"no Python \d|requires a different Python|Requires-Python"),
+    ("python version", r"no Python \d|requires a different Python: "),  # not pip's "Requires-Python" list
     ("missing system library", r"fatal error: [\w/.+-]+\.h: No such file|cannot find -l\w+|"
                                r"error: command '[\w/.+-]*(gcc|cc|g\+\+)' failed|library not found"),
     ("compiled extension not built", r"you appear to be importing .* from within the source directory|"
                                      r"extension modules? .* not (been )?built|undefined symbol"),
+    ("dependency newer than the harness's image", r"from roman import toRoman"),  # sphinx 3.x: docutils 0.22+
     ("module missing from the workspace", r"ModuleNotFoundError: No module named"),
     ("network-only test", r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
                           r"ConnectionError|urlopen error|Failed to establish a new connection"),
