@@ -46,7 +46,7 @@ CAUSES = [  # (cause, pattern in a setup error or a failing log), first match wi
     ("network-only test", r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
                           r"ConnectionError|urlopen error|Failed to establish a new connection"),
     ("install timed out (pip resolver)", r"timed out after \d+s \(.*pip install"),
-    ("mirror lacks commit", r"not in .*|has no git repository"),
+    ("mirror lacks commit", r"commit\(s\) .* not in |has no git repository"),
 ]
 
 
