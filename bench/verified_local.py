@@ -35,15 +35,18 @@ from swe_dagger.envs.task import Task
 
 HERE = Path(__file__).resolve().parent
 CAUSES = [  # (cause, pattern in a setup error or a failing log), first match wins
-    ("python version", r"no Python \d|requires a different Python|Requires-Python"),
+    ("python version", r"no Python \d|requires a different Python: "),  # not pip's "Requires-Python" list
     ("missing system library", r"fatal error: [\w/.+-]+\.h: No such file|cannot find -l\w+|"
                                r"error: command '[\w/.+-]*(gcc|cc|g\+\+)' failed|library not found"),
     ("compiled extension not built", r"you appear to be importing .* from within the source directory|"
                                      r"extension modules? .* not (been )?built|undefined symbol"),
+    # sphinx 3.x: setup.py allows any docutils; 0.22+ (newer than the harness's images) has no docutils.utils.roman
+    ("dependency newer than the harness's image", r"from roman import toRoman|No module named 'roman'"),
     ("module missing from the workspace", r"ModuleNotFoundError: No module named"),
     ("network-only test", r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
                           r"ConnectionError|urlopen error|Failed to establish a new connection"),
-    ("mirror lacks commit", r"not in .*|has no git repository"),
+    ("install timed out (pip resolver)", r"timed out after \d+s \(.*pip install"),
+    ("mirror lacks commit", r"commit\(s\) .* not in |has no git repository"),
 ]
 
 
@@ -130,6 +133,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/verified-local"))
     ap.add_argument("--cache-dir", type=Path, default=default_cache())
     ap.add_argument("--test-timeout", type=float, default=900.0)
+    ap.add_argument("--build-timeout", type=float, default=3600.0, help="limit per build step (clone, pip, install)")
     ap.add_argument("--report", action="store_true", help="print the table of what OUT holds; run nothing")
     args = ap.parse_args()
     ids = [line.split("#")[0].strip() for line in args.ids.read_text().splitlines()]
@@ -139,7 +143,7 @@ def main() -> None:
     results = args.out / "results.jsonl"
     done = {json.loads(line)["instance_id"]: json.loads(line) for line in
             (results.read_text().splitlines() if results.is_file() else [])}
-    cfg = LocalModeConfig(cache_dir=args.cache_dir, repo_mirror=args.mirror)
+    cfg = LocalModeConfig(cache_dir=args.cache_dir, repo_mirror=args.mirror, timeout_s=args.build_timeout)
     with tempfile.TemporaryDirectory() as work:
         for n, task in enumerate(tasks, 1):
             if task.instance_id in done or args.report:

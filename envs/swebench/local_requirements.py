@@ -21,6 +21,9 @@ from swebench.harness.constants.python import MAP_REPO_TO_ENV_YML_PATHS, MAP_REP
 from swebench.harness.test_spec.python import clean_environment_yml, clean_requirements
 
 _SKIP = {"python", "pip", "setuptools", "wheel"}
+_SELF = re.compile(r"(-e\s+|--editable[=\s]\s*)?\.(\[[^\]]*\])?")
+"""A requirement line naming the repo itself (``.``, ``.[extras]``, ``-e .``): swebench leaves it out too, and pip
+would resolve ``.`` against its working directory, not the repo."""
 CONDA_RENAMED = {"dask-core": "dask", "matplotlib-base": "matplotlib", "iris": "scitools-iris", "pytorch": "torch"}
 """conda-forge names whose PyPI package has another name."""
 CONDA_ONLY = {"hdf5", "cdms2", "libnetcdf", "gdal", "proj", "geos", "esmpy", "cudatoolkit"}
@@ -70,8 +73,8 @@ def _requirements_file(repo: Path, commit: str, path: str, seen: set[str]) -> li
             include = posixpath.normpath(posixpath.join(posixpath.dirname(path), line.split(None, 1)[1]))
             if include not in seen:
                 lines.extend(_requirements_file(repo, commit, include, seen))
-        elif line.startswith("-e ") or line in (".", "-e ."):
-            continue  # the repo itself: installed by the spec's install step
+        elif line.startswith("-e ") or _SELF.fullmatch(line):
+            continue  # the repo itself (pylint 3.0: ``.[testutils,spelling]``): installed by the spec's install step
         else:
             lines.append(line)
     return lines

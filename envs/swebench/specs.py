@@ -10,6 +10,7 @@ swebench itself is extended: an entry in its spec tables.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -140,7 +141,23 @@ def local_test_command(task: Task) -> str:
 
     spec = repo_spec(task)
     edits = [c for c in spec.get("pre_install", []) if c.lstrip().startswith("sed ")]
-    return "\n".join([*edits, *spec.get("eval_commands", []), grading_command(task)])
+    return "\n".join([*edits, *spec.get("eval_commands", []), *_current_env_pythons(spec), grading_command(task)])
+
+
+def _current_env_pythons(spec: Mapping[str, Any]) -> list[str]:
+    """For ``tox --current-env -eENV`` (sphinx): ``.tox/ENV/bin/python*`` as scripts that exec the venv's python.
+
+    tox-current-env links ``.tox/ENV/bin/python`` to ``sys.executable``; in a venv that is itself a link, and Python
+    started through a link outside the venv does not find ``pyvenv.cfg``, so it runs without the venv's packages
+    (``No module named pytest``). The plugin keeps files already there, so these scripts are used instead."""
+    test_cmd = spec["test_cmd"][-1] if isinstance(spec.get("test_cmd"), list) else str(spec.get("test_cmd", ""))
+    found = re.search(r"--current-env\b.*?\s-e\s*([\w.-]+)", test_cmd)
+    if found is None:
+        return []
+    bindir = f".tox/{found.group(1)}/bin"
+    names = " ".join(f"{bindir}/{n}" for n in ("python", "python3", f"python{spec['python']}"))
+    return [f"py=$(command -v python) && mkdir -p {bindir} && for f in {names}; do "
+            f"printf '#!/bin/sh\\nexec \"%s\" \"$@\"\\n' \"$py\" > \"$f\" && chmod +x \"$f\"; done"]
 
 
 def register_repo_specs(specs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:

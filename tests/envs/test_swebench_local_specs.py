@@ -31,7 +31,8 @@ def _repo(path: Path, files: dict[str, str]) -> str:
 
 
 def test_requirements_then_pip_packages_in_two_pip_runs(tmp_path: Path) -> None:
-    commit = _repo(tmp_path, {"requirements/dev.txt": "-r tests.txt\nmarkupsafe==2.1.2  # via jinja2\n-e .\n",
+    commit = _repo(tmp_path, {"requirements/dev.txt": "-r tests.txt\nmarkupsafe==2.1.2  # via jinja2\n-e .\n"
+                                                      ".[testutils,spelling]\n",  # the repo itself (pylint 3.0)
                               "requirements/tests.txt": "pytest==7.3.1\n"})
     spec = {"packages": "requirements.txt", "pip_packages": ["MarkupSafe==2.1.1"]}
     steps = spec_requirements("pallets/flask", spec, tmp_path, commit)  # swebench reads requirements/dev.txt
@@ -48,6 +49,7 @@ def test_spec_sed_edits_run_before_the_tests() -> None:
     lines = local_test_command(task).splitlines()
     assert lines[0] == "sed -i 's/pytest/pytest -rA/' tox.ini"  # the image's edit, replayed in the workspace
     assert lines[-1] == "tox --current-env -epy39 -v -- tests/test_ext_autodoc.py"
+    assert lines[-2].startswith("py=$(command -v python) && mkdir -p .tox/py39/bin")  # the venv's python for tox
     assert not any(line.startswith("apt-get") for line in lines)
 
 
