@@ -16,8 +16,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from swe_dagger.dagger import dataset
-from swe_dagger.dagger.metrics import agrees, normalized_command
+from swe_dagger.dagger.run.metrics import agrees, normalized_command
+from swe_dagger.dagger.sft import dataset
 
 STEPS = ("look", "view", "edit", "edit line", "test", "submit", "other")
 _SED_LINE = re.compile(r"^sed -i '(\d+)")

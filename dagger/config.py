@@ -17,8 +17,8 @@ import yaml
 
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
-from swe_dagger.dagger.grpo_config import GRPOConfig, TemperatureSchedule
-from swe_dagger.dagger.provenance import strip_provenance
+from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
+from swe_dagger.dagger.run.provenance import strip_provenance
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TemperatureSchedule", "load_config", "load_resolved",
            "phase_plan", "save_resolved"]
@@ -163,7 +163,7 @@ class SFTConfig:
     ``null`` = all epochs over the aggregate."""
     packing: Literal["episode", "none"] = "none"
     """``episode``: the states of an episode train as one sequence (shared tokens once, each label on a branch
-    under a 4D attention mask; same loss and gradients, see ``dagger/sft_pack.py``); a micro-batch
+    under a 4D attention mask; same loss and gradients, see ``dagger/sft/pack.py``); a micro-batch
     then takes whole packed episodes while it holds at most ``batch_size`` states (one episode at least).
     ``none``: one sequence per state. Attention without 4D masks (flash attention) trains per state."""
     pack_max_tokens: int = 8192

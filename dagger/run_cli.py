@@ -40,9 +40,9 @@ def train_command(
 
 def _user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     """Failures that are one ``error:`` line (exit 2), not a traceback: they name what the user must change."""
-    from swe_dagger.agents.vllm_install import VLLMUnavailable
-    from swe_dagger.dagger.dir_lock import DirLockedError
-    from swe_dagger.dagger.run_context import RunDirError
+    from swe_dagger.agents.backends.vllm.install import VLLMUnavailable
+    from swe_dagger.dagger.run.context import RunDirError
+    from swe_dagger.dagger.run.dir_lock import DirLockedError
     from swe_dagger.envs.loading import TaskFormatError
     from swe_dagger.sandbox.protocol import SandboxUnavailable
     from swe_dagger.teachers.protocol import TeacherError
@@ -75,9 +75,9 @@ def eval_command(
     import json
 
     from swe_dagger.agents.prompts import PROMPT_STYLES
-    from swe_dagger.dagger.checkpoint_files import CheckpointError
     from swe_dagger.dagger.config_checks import check_sandbox
-    from swe_dagger.dagger.evaluate import EvalSettings, evaluate_checkpoint
+    from swe_dagger.dagger.eval.checkpoint import EvalSettings, evaluate_checkpoint
+    from swe_dagger.dagger.sft.checkpoint_files import CheckpointError
 
     if prompt not in PROMPT_STYLES:
         fail(f"--prompt {prompt!r}: use {' or '.join(reversed(PROMPT_STYLES))}")
@@ -89,7 +89,7 @@ def eval_command(
     try:
         check_sandbox(sandbox, "--sandbox")
         if tasks is None:
-            from swe_dagger.dagger.provenance import held_out_tasks_of
+            from swe_dagger.dagger.run.provenance import held_out_tasks_of
 
             tasks = held_out_tasks_of(checkpoint)
         stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swe_dagger.dagger import dataset, metrics
-from swe_dagger.dagger.compare import CompareError, compare, estimate, load_run
 from swe_dagger.dagger.config import load_config, save_resolved
+from swe_dagger.dagger.eval.compare import CompareError, compare, estimate, load_run
 from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.run import metrics
+from swe_dagger.dagger.sft import dataset
 
 TASKS = ("t0", "t1", "t2", "t3")
 LABEL = "look\n```bash\ngrep -n 'def area' shapes/core.py\n```"

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.dataset import (
+from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.rollout.serialize import RecordFormatError
+from swe_dagger.dagger.sft.dataset import (
     aggregate,
     append_trajectory,
     episode_log,
@@ -16,8 +18,6 @@ from swe_dagger.dagger.dataset import (
     read_trajectories,
     write_iteration_labels,
 )
-from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.serialize import RecordFormatError
 
 
 def make_traj(iteration: int, episode: int, authors: str = "st") -> Trajectory:

@@ -10,10 +10,10 @@ import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import ConfigError, SFTConfig
-from swe_dagger.dagger.dataset import LabelRow
-from swe_dagger.dagger.sft_data import encode_rows, prompt_ids
+from swe_dagger.dagger.sft.dataset import LabelRow
+from swe_dagger.dagger.sft.examples import encode_rows, prompt_ids
+from swe_dagger.dagger.sft.trainer import load_student, save_checkpoint, train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
-from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
 
 LABELS = [
     "THOUGHT: look at the code.\n\n```bash\nsed -n '1,20p' src/mod.py\n```",
@@ -72,7 +72,7 @@ def test_full_finetune_lowers_loss_changes_weights_and_reloads(tiny_student_dir:
 
 
 def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tmp_path: Path) -> None:
-    from swe_dagger.dagger.trainer import with_lora
+    from swe_dagger.dagger.sft.trainer import with_lora
 
     model, tok = load_student(tiny_student_dir)
     model = with_lora(model, SFTConfig(lora=True, lora_r=4))
@@ -94,9 +94,9 @@ def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tm
 def test_left_padded_target_logits_give_the_full_logits_loss(tiny_student_dir: Path) -> None:
     """The fast path (left padding, logits for the target positions only) computes the same loss and gradients as
     right padding with every position's logits."""
-    from swe_dagger.dagger.sft_data import collate, collate_left
+    from swe_dagger.dagger.sft.examples import collate, collate_left
+    from swe_dagger.dagger.sft.trainer import target_logits
     from swe_dagger.dagger.sft_loss import sft_loss
-    from swe_dagger.dagger.trainer import target_logits
 
     model, tok = load_student(tiny_student_dir)
     examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
@@ -126,8 +126,8 @@ BF16_ROUNDTRIP = """
 import sys, torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.dagger.config import ConfigError, SFTConfig
-from swe_dagger.dagger.sft_data import encode_rows
-from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
+from swe_dagger.dagger.sft.examples import encode_rows
+from swe_dagger.dagger.sft.trainer import load_student, save_checkpoint, train_sft
 sys.path.insert(0, sys.argv[3])
 from test_trainer import rows
 model, tok = load_student(sys.argv[1])

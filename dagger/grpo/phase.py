@@ -23,18 +23,18 @@ from typing import Any
 
 import torch
 
-from swe_dagger.dagger import dataset
-from swe_dagger.dagger.advantages import trajectory_advantages
 from swe_dagger.dagger.durable import atomic_write_json, atomic_write_text, read_json
-from swe_dagger.dagger.episodes import CollectRequest, collect
-from swe_dagger.dagger.grpo_groups import StepGroups, collect_groups, episode_rewards
-from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
-from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
-from swe_dagger.dagger.metrics import rollout_stats
+from swe_dagger.dagger.grpo.advantages import trajectory_advantages
+from swe_dagger.dagger.grpo.groups import StepGroups, collect_groups, episode_rewards
+from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
-from swe_dagger.dagger.run_context import RunContext
+from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
+from swe_dagger.dagger.run.context import RunContext
+from swe_dagger.dagger.run.metrics import rollout_stats
 from swe_dagger.dagger.schedule import derive_seed
+from swe_dagger.dagger.sft import dataset
 
 
 def checkpoint(ctx: RunContext, step: int) -> Path:
@@ -145,8 +145,8 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, batch: list[
     result_path = ctx.run_dir / "grpo" / f"step_{step:03d}.json"
     if done(ctx, step, "trained"):
         return GRPOUpdateResult(**read_json(result_path))
-    from swe_dagger.dagger.grpo_trainer import grpo_update, rl_sequences, sft_examples
-    from swe_dagger.dagger.trainer import load_student, pad_token_id, save_checkpoint, with_lora
+    from swe_dagger.dagger.grpo.update import grpo_update, rl_sequences, sft_examples
+    from swe_dagger.dagger.sft.trainer import load_student, pad_token_id, save_checkpoint, with_lora
 
     cfg, g = ctx.cfg, ctx.cfg.grpo
     with ctx.training():

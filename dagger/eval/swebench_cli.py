@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import typer
 
 if TYPE_CHECKING:
-    from swe_dagger.dagger.swebench_eval import Actor
-    from swe_dagger.dagger.swebench_report import InstanceOutcome
+    from swe_dagger.dagger.eval.swebench import Actor
+    from swe_dagger.dagger.eval.swebench_report import InstanceOutcome
     from swe_dagger.envs.task import Task
 
 
@@ -48,10 +48,10 @@ def swebench_eval_command(
 ) -> None:
     """Run one episode per instance; write trajectories/, preds.jsonl, results.json (+ harness.json)."""
     from swe_dagger.agents.prompts import PROMPT_STYLES
-    from swe_dagger.dagger.dir_lock import DirLock, DirLockedError
+    from swe_dagger.dagger.eval.swebench import SwebenchEvalConfig, evaluate_swebench
+    from swe_dagger.dagger.eval.swebench_report import problem_lines
+    from swe_dagger.dagger.run.dir_lock import DirLock, DirLockedError
     from swe_dagger.dagger.run_cli import fail
-    from swe_dagger.dagger.swebench_eval import SwebenchEvalConfig, evaluate_swebench
-    from swe_dagger.dagger.swebench_report import problem_lines
     from swe_dagger.envs.loading import TaskFormatError
     from swe_dagger.envs.swebench.datasets import load_swebench
     from swe_dagger.envs.swebench.local_mode import LocalModeConfig, default_cache
@@ -98,7 +98,7 @@ def swebench_eval_command(
 
 def _actor(teacher: str | None, backend: str, model: str, base_url: str, max_turns: int,
            max_new_tokens: int) -> tuple[Actor, Callable[[], None], str]:
-    from swe_dagger.dagger.swebench_eval import PolicyActor, TeacherActor
+    from swe_dagger.dagger.eval.swebench import PolicyActor, TeacherActor
 
     if teacher is not None:
         from swe_dagger.teachers.factory import TeacherConfig, make_teacher

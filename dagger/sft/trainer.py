@@ -21,15 +21,15 @@ import torch
 from accelerate import Accelerator
 
 from swe_dagger.dagger.config import SFTConfig
-from swe_dagger.dagger.sft_data import SFTExample, collate_left
-from swe_dagger.dagger.sft_loss import SFTLossMetrics, sft_loss, target_loss
-from swe_dagger.dagger.sft_pack import (
+from swe_dagger.dagger.sft.examples import SFTExample, collate_left
+from swe_dagger.dagger.sft.pack import (
     MASK_IMPLEMENTATIONS,
     PackedSequence,
     attn_implementation,
     collate_packed,
     pack_examples,
 )
+from swe_dagger.dagger.sft_loss import SFTLossMetrics, sft_loss, target_loss
 
 _logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def train_sft(
     tokens have been trained on (at the end of the optimizer step that reaches it); deterministic under ``seed``.
 
     ``episodes[i]`` names example i's episode: with ``cfg.packing == "episode"`` an episode's states train as
-    one packed sequence (:mod:`~swe_dagger.dagger.sft_pack`), and the token budget counts packed tokens; without
+    one packed sequence (:mod:`~swe_dagger.dagger.sft.pack`), and the token budget counts packed tokens; without
     ``episodes``, or when the model's attention cannot take a 4D mask (said once through ``log``), every state is its
     own sequence.
     """

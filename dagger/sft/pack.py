@@ -1,6 +1,6 @@
 """Prefix-shared packing: the labeled states of one episode trained as ONE sequence, with the per-state loss.
 
-Per state, SFT trains ``prompt_t + target_t`` (:mod:`~swe_dagger.dagger.sft_data`), so an episode of T states
+Per state, SFT trains ``prompt_t + target_t`` (:mod:`~swe_dagger.dagger.sft.examples`), so an episode of T states
 costs the sum of its prompts: O(T²) tokens, since each prompt holds the whole history before its state. Here the
 states of an episode become one sequence::
 
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from swe_dagger.dagger.sft_data import SFTExample, target_span
+from swe_dagger.dagger.sft.examples import SFTExample, target_span
 from swe_dagger.dagger.sft_loss import IGNORE
 
 MASK_IMPLEMENTATIONS = ("eager", "sdpa")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from swe_dagger.dagger.advantages import group_metrics
-from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
-from swe_dagger.dagger.metrics import RolloutStats, Row, write_row
+from swe_dagger.dagger.grpo.advantages import group_metrics
+from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.run.metrics import RolloutStats, Row, write_row
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ gradient. Early in training (a student that never resolves a task) every group i
 (DAPO) the step keeps collecting groups on further tasks of its seeded task order while fewer than
 ``tasks_per_step`` groups have signal, at most ``max_resample_groups`` extra groups; the update then trains on the
 groups with signal only (the others would only dilute the token-normalised loss). Episode ``e`` of a step belongs to
-group ``e // group_size`` and the task order is fixed per step (:func:`~swe_dagger.dagger.episodes.episode_spec`),
-so extra groups are just the next episodes of the same log, and a resumed step re-decides from the logged rewards
-exactly what the first run decided.
+group ``e // group_size`` and the task order is fixed per step
+(:func:`~swe_dagger.dagger.rollout.episodes.episode_spec`), so extra groups are just the next episodes of the same
+log, and a resumed step re-decides from the logged rewards exactly what the first run decided.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swe_dagger.dagger import dataset
 from swe_dagger.dagger.durable import AppendLog
-from swe_dagger.dagger.episodes import CollectRequest, collect
 from swe_dagger.dagger.records import Trajectory
-from swe_dagger.dagger.run_context import RunContext
+from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
+from swe_dagger.dagger.run.context import RunContext
+from swe_dagger.dagger.sft import dataset
 from swe_dagger.envs.shaped_reward import shaped_reward
 from swe_dagger.envs.task import Task
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from swe_dagger.agents.protocol import Conversation
-from swe_dagger.dagger.dataset import LabelRow
+from swe_dagger.dagger.sft.dataset import LabelRow
 from swe_dagger.dagger.sft_loss import IGNORE
 
 

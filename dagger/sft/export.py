@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
-from swe_dagger.dagger.dataset import LabelRow, aggregate, labels_path
 from swe_dagger.dagger.durable import atomic_write_text
+from swe_dagger.dagger.sft.dataset import LabelRow, aggregate, labels_path
 
 FORMATS = ("trl",)
 
@@ -41,7 +41,7 @@ def _tokenizer_dir(run_dir: Path) -> Path | None:
 
 
 def _counter(run_dir: Path) -> Callable[[str], int] | None:
-    from swe_dagger.dagger.sft_data import token_counter
+    from swe_dagger.dagger.sft.examples import token_counter
 
     where = _tokenizer_dir(run_dir)
     if where is None:
@@ -84,7 +84,7 @@ def export_command(
 ) -> None:
     """Export the run's aggregated teacher labels as a dataset for other trainers."""
     from swe_dagger.dagger.config import ConfigError
-    from swe_dagger.dagger.serialize import RecordFormatError
+    from swe_dagger.dagger.rollout.serialize import RecordFormatError
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format {fmt!r}: use {', '.join(FORMATS)}")

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swe_dagger.agents.openai_client import ClientConfig
-from swe_dagger.agents.vllm_common import FullSync, VLLMPolicyError, checkpoint_kind
-from swe_dagger.agents.vllm_policy import VLLMPolicy
-from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig
+from swe_dagger.agents.backends.openai_client import ClientConfig
+from swe_dagger.agents.backends.vllm.common import FullSync, VLLMPolicyError, checkpoint_kind
+from swe_dagger.agents.backends.vllm.policy import VLLMPolicy
+from swe_dagger.agents.backends.vllm.server import VLLMServer, VLLMServerConfig
 
 if TYPE_CHECKING:
     from swe_dagger.agents.factory import StudentConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from swe_dagger.agents.openai_client import ChatResult, ClientConfig, OpenAIClient
+from swe_dagger.agents.backends.openai_client import ChatResult, ClientConfig, OpenAIClient
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from swe_dagger.dagger.compare import METRICS, Estimate
+from swe_dagger.dagger.eval.compare import METRICS, Estimate
 
 Table = dict[str, dict[int, dict[str, Estimate]]]
 
@@ -25,9 +25,9 @@ def compare_command(
     held-out tasks) of the held-out metrics."""
     from rich.console import Console
 
-    from swe_dagger.dagger.compare import CompareError, compare, load_run
+    from swe_dagger.dagger.eval.compare import CompareError, compare, load_run
+    from swe_dagger.dagger.rollout.serialize import RecordFormatError
     from swe_dagger.dagger.run_cli import fail
-    from swe_dagger.dagger.serialize import RecordFormatError
 
     if resamples < 100:
         fail(f"--resamples must be >= 100 for a 95% interval, got {resamples}")

@@ -21,7 +21,7 @@ from typing import Any
 from swe_dagger.agents.protocol import Conversation
 from swe_dagger.dagger.durable import AppendLog, atomic_write_text
 from swe_dagger.dagger.records import Author, Trajectory
-from swe_dagger.dagger.serialize import (
+from swe_dagger.dagger.rollout.serialize import (
     RecordFormatError,
     conversation_from_json,
     conversation_to_json,

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from swe_dagger.dagger.grpo.batch import RLBatch
 from swe_dagger.dagger.grpo_loss import token_logprobs
-from swe_dagger.dagger.rl_batch import RLBatch
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swe_dagger.agents.protocol import SamplingParams
-from swe_dagger.dagger.collector import Collector, EpisodeSpec
-from swe_dagger.dagger.dataset import append_trajectory, episode_log, read_trajectories
-from swe_dagger.dagger.env_worker import make_swe_env
 from swe_dagger.dagger.records import Trajectory
-from swe_dagger.dagger.run_context import RunContext
+from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.run.context import RunContext
 from swe_dagger.dagger.schedule import derive_seed
+from swe_dagger.dagger.sft.dataset import append_trajectory, episode_log, read_trajectories
 from swe_dagger.envs.task import Task
 
 if TYPE_CHECKING:
-    from swe_dagger.agents.hf_policy import HFPolicy
-    from swe_dagger.agents.vllm_policy import VLLMPolicy
+    from swe_dagger.agents.backends.hf import HFPolicy
+    from swe_dagger.agents.backends.vllm.policy import VLLMPolicy
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def _student_policy(ctx: RunContext, req: CollectRequest) -> Iterator[HFPolicy |
         return
     import torch
 
-    from swe_dagger.agents.hf_policy import HFPolicy
-    from swe_dagger.dagger.trainer import load_student
+    from swe_dagger.agents.backends.hf import HFPolicy
+    from swe_dagger.dagger.sft.trainer import load_student
 
     model, tokenizer = load_student(req.student, trainable=False)
     model.to(getattr(torch, ctx.cfg.student.rollout_dtype))

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.agents.protocol import SamplingParams
-from swe_dagger.dagger.checkpoint_files import CheckpointError, check_checkpoint
-from swe_dagger.dagger.collector import Collector, EpisodeSpec
-from swe_dagger.dagger.dataset import append_trajectory, read_trajectories
-from swe_dagger.dagger.dir_lock import DirLock
 from swe_dagger.dagger.durable import AppendLog, atomic_write_json
-from swe_dagger.dagger.env_worker import make_swe_env
-from swe_dagger.dagger.metrics import RolloutStats, rollout_stats
-from swe_dagger.dagger.progress import Display
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.run.dir_lock import DirLock
+from swe_dagger.dagger.run.metrics import RolloutStats, rollout_stats
+from swe_dagger.dagger.run.progress import Display
 from swe_dagger.dagger.schedule import derive_seed
+from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
+from swe_dagger.dagger.sft.dataset import append_trajectory, read_trajectories
 from swe_dagger.envs.task import Task
 
 
@@ -40,7 +40,7 @@ def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: E
 
     The checkpoint's files and the task file are checked first (``CheckpointError``, ``TaskFormatError``), and
     ``out_dir`` is locked while the evaluation writes it (``DirLockedError`` names the process holding it)."""
-    from swe_dagger.dagger.trainer import load_student
+    from swe_dagger.dagger.sft.trainer import load_student
     from swe_dagger.envs.loading import TaskFormatError, load_tasks
 
     check_checkpoint(checkpoint)
@@ -61,7 +61,7 @@ def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: E
 def _run(checkpoint: Path, tasks: list[Task], tasks_source: str, out_dir: Path, log: AppendLog, model: Any,
          tokenizer: Any, s: EvalSettings) -> RolloutStats:
     from swe_dagger.agents.agent import Agent, AgentConfig
-    from swe_dagger.agents.hf_policy import HFPolicy
+    from swe_dagger.agents.backends.hf import HFPolicy
 
     make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
                             allow_unvalidated=True, prompt_style=s.prompt)

@@ -4,7 +4,7 @@ Generation is one ``/v1/chat/completions`` request per conversation, sent concur
 vLLM's ``return_token_ids`` (prompt and completion ids) and ``logprobs`` (one per generated token, in the
 ``processed_logprobs`` mode :class:`VLLMServerConfig` sets: the distribution actually sampled). Every sampling
 warper is pinned in the request so the model's ``generation_config.json`` cannot change what is reported.
-Conventions match :class:`~swe_dagger.agents.hf_policy.HFPolicy`: the EOS token and the tokens that complete a stop
+Conventions match :class:`~swe_dagger.agents.backends.hf.HFPolicy`: the EOS token and the tokens that complete a stop
 string stay in ``token_ids`` (they were sampled); ``text`` has neither. A reply cut by ``max_new_tokens`` inside a
 multi-byte character ends before that character in ``text`` (vLLM holds partial UTF-8 back); its bytes stay in
 ``token_ids``.
@@ -23,11 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from swe_dagger.agents.openai_client import ChatResult, ClientConfig, OpenAIClient
-from swe_dagger.agents.openai_policy import chat_request
-from swe_dagger.agents.protocol import Completion, Conversation, PolicyError, SamplingParams
-from swe_dagger.agents.vllm_admin import VLLMAdmin, VLLMAdminError
-from swe_dagger.agents.vllm_common import (
+from swe_dagger.agents.backends.openai import chat_request
+from swe_dagger.agents.backends.openai_client import ChatResult, ClientConfig, OpenAIClient
+from swe_dagger.agents.backends.vllm.admin import VLLMAdmin, VLLMAdminError
+from swe_dagger.agents.backends.vllm.common import (
     FullSync,
     VLLMPolicyError,
     adapter_name,
@@ -35,7 +34,8 @@ from swe_dagger.agents.vllm_common import (
     pinned_sampling,
     ties_word_embeddings,
 )
-from swe_dagger.agents.vllm_server import VLLMServer
+from swe_dagger.agents.backends.vllm.server import VLLMServer
+from swe_dagger.agents.protocol import Completion, Conversation, PolicyError, SamplingParams
 
 __all__ = ["VLLMPolicy", "VLLMPolicyError"]
 
@@ -46,7 +46,7 @@ _TOKEN_FIELDS = {"logprobs": True, "top_logprobs": 0, "return_token_ids": True, 
 class VLLMPolicy:
     """A Policy served by vLLM at ``base_url``; pass ``server`` when swe-dagger started it (enables restart sync).
 
-    Requests go through :class:`~swe_dagger.agents.openai_client.OpenAIClient` (bounded concurrency, retries of
+    Requests go through :class:`~swe_dagger.agents.backends.openai_client.OpenAIClient` (bounded concurrency, retries of
     transient failures); ``client`` tunes it (its ``base_url`` is replaced by this server's).
     """
 
@@ -68,7 +68,7 @@ class VLLMPolicy:
         """The checkpoint id stamped on every Completion; set by :meth:`sync_weights`."""
         self.server = server
         self.full_sync: FullSync = full_sync
-        """How full checkpoints are synced (see :data:`~swe_dagger.agents.vllm_common.FullSync`)."""
+        """How full checkpoints are synced (see :data:`~swe_dagger.agents.backends.vllm.common.FullSync`)."""
         self._request_model = served_model_name
         self._adapter: str | None = None
         self._tokenizer_dir = tokenizer_dir or (server.model if server is not None else None)

@@ -1,8 +1,9 @@
 """A vLLM OpenAI-compatible server that swe-dagger starts, health-checks and stops.
 
 The server runs in its own process group (``python -m vllm.entrypoints.openai.api_server``) under the interpreter
-that has vllm (see :mod:`swe_dagger.agents.vllm_install`), on a free port of 127.0.0.1, logging to a file whose tail
-goes into every error. ``close()`` terminates the whole group (vLLM forks an engine core) and is safe twice.
+that has vllm (see :mod:`swe_dagger.agents.backends.vllm.install`), on a free port of 127.0.0.1, logging to a
+file whose tail goes into every error. ``close()`` terminates the whole group (vLLM forks an engine core) and
+is safe twice.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from swe_dagger.agents.vllm_install import find_vllm_python
+from swe_dagger.agents.backends.vllm.install import find_vllm_python
 
 
 class VLLMServerError(RuntimeError):

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from swe_dagger.dagger import dataset
 from swe_dagger.dagger.config import ConfigError, load_resolved
-from swe_dagger.dagger.metrics import agrees, metrics_path
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.run.metrics import agrees, metrics_path
+from swe_dagger.dagger.sft import dataset
 
 METRICS = ("resolve_rate", "agreement", "first_turn_agreement")
 """What is compared, named as in ``metrics.jsonl`` (``eval/<name>``)."""

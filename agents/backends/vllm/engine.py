@@ -3,9 +3,9 @@
 For a single machine where vLLM is installed in the trainer's own interpreter (the ``vllm`` extra on a GPU box):
 no HTTP hop, and weight sync is a direct call. ``vllm`` is imported only when the policy is built, so the rest of
 swe-dagger works without it; building one without vLLM raises
-:class:`~swe_dagger.agents.vllm_install.VLLMUnavailable` with install instructions.
+:class:`~swe_dagger.agents.backends.vllm.install.VLLMUnavailable` with install instructions.
 
-Conventions are those of :class:`~swe_dagger.agents.vllm_policy.VLLMPolicy` (same pinned sampling, processed
+Conventions are those of :class:`~swe_dagger.agents.backends.vllm.policy.VLLMPolicy` (same pinned sampling, processed
 logprobs of the sampled token, EOS/stop-completing tokens kept in ``token_ids``). LoRA sync attaches a
 ``LoRARequest`` to later requests; full sync calls the workers' ``reload_weights`` and drops the prefix cache (or
 rebuilds the engine where in-place reload is wrong: tied embeddings, see ``FullSync``);
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
-from swe_dagger.agents.vllm_common import (
+from swe_dagger.agents.backends.vllm.common import (
     FullSync,
     VLLMPolicyError,
     adapter_name,
@@ -28,7 +27,8 @@ from swe_dagger.agents.vllm_common import (
     pinned_sampling,
     ties_word_embeddings,
 )
-from swe_dagger.agents.vllm_install import require_vllm_module
+from swe_dagger.agents.backends.vllm.install import require_vllm_module
+from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from swe_dagger.dagger.metrics import IterationMetrics, RolloutStats
+from swe_dagger.dagger.run.metrics import IterationMetrics, RolloutStats
 
 if TYPE_CHECKING:
-    from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics
+    from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:

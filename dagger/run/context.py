@@ -7,9 +7,9 @@ until the run closes: a second process on the same directory is refused with the
 empty files written atomically: a phase is done iff its marker exists, so a kill at any moment leaves a state the
 resumed run can read.
 
-With ``student.backend: vllm`` the run holds ONE :class:`~swe_dagger.agents.vllm_student.VLLMStudent` (its server
-starts on the first rollout and is synced to each new checkpoint); a missing vLLM install fails in ``open_run``,
-before any work, with the message that says how to install it.
+With ``student.backend: vllm`` the run holds ONE :class:`~swe_dagger.agents.backends.vllm.student.VLLMStudent`
+(its server starts on the first rollout and is synced to each new checkpoint); a missing vLLM install fails in
+``open_run``, before any work, with the message that says how to install it.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from swe_dagger.dagger.config import ConfigError, RunConfig, load_resolved, save_resolved
 from swe_dagger.dagger.config_checks import check_runnable
-from swe_dagger.dagger.dir_lock import DirLock
 from swe_dagger.dagger.durable import atomic_write_text
-from swe_dagger.dagger.progress import Display
 from swe_dagger.dagger.report import Reporter, open_reporter
+from swe_dagger.dagger.run.dir_lock import DirLock
+from swe_dagger.dagger.run.progress import Display
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher
 
 if TYPE_CHECKING:
-    from swe_dagger.agents.vllm_student import VLLMStudent
+    from swe_dagger.agents.backends.vllm.student import VLLMStudent
 
 
 class RunDirError(RuntimeError):
@@ -174,10 +174,10 @@ def _initial_student(cfg: RunConfig, run_dir: Path, corpus: list[Task]) -> Path:
 
 def _vllm_python(cfg: RunConfig) -> str | None:
     """The interpreter with vLLM for ``student.backend: vllm`` (None for ``hf``); raises
-    :class:`~swe_dagger.agents.vllm_install.VLLMUnavailable` (says how to install it) when there is none."""
+    :class:`~swe_dagger.agents.backends.vllm.install.VLLMUnavailable` (says how to install it) when there is none."""
     if cfg.student.backend != "vllm":
         return None
-    from swe_dagger.agents.vllm_install import find_vllm_python
+    from swe_dagger.agents.backends.vllm.install import find_vllm_python
 
     return find_vllm_python()
 
@@ -188,7 +188,7 @@ def _vllm_student(cfg: RunConfig, init_student: Path, python: str | None) -> VLL
         return None
     import torch
 
-    from swe_dagger.agents.vllm_student import VLLMStudent, VLLMStudentConfig
+    from swe_dagger.agents.backends.vllm.student import VLLMStudent, VLLMStudentConfig
 
     gpu = torch.cuda.is_available()  # the trainer then uses the same GPU: vLLM sleeps during updates
     return VLLMStudent(init_student, VLLMStudentConfig(
@@ -213,7 +213,7 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
     """Set up (or reopen with ``resume``) the run directory and everything the loop needs.
 
     Every value is checked and the task files are loaded before anything is written; the run directory is locked
-    (:class:`~swe_dagger.dagger.dir_lock.DirLock`) before it is read or written, and ``config.yaml`` is written
+    (:class:`~swe_dagger.dagger.run.dir_lock.DirLock`) before it is read or written, and ``config.yaml`` is written
     last: a start that fails leaves no run behind, so the same command can be run again in the same directory."""
     run_dir = cfg.resolved_run_dir()
     if run_dir.exists() and not run_dir.is_dir():
@@ -256,7 +256,7 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
         ctx.lock = lock
         undo.callback(ctx.close)
         if not resume:
-            from swe_dagger.dagger.provenance import record_run_provenance, run_provenance
+            from swe_dagger.dagger.run.provenance import record_run_provenance, run_provenance
 
             # last: from here on the directory holds a run (continue it with --resume)
             record_run_provenance(save_resolved(cfg, run_dir), run_provenance(

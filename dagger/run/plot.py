@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swe_dagger.dagger.metrics import Row, read_all
+from swe_dagger.dagger.run.metrics import Row, read_all
 
 _PANELS = (
     ("SFT loss (last epoch; GRPO: SFT term)", ("train/sft_loss",)),

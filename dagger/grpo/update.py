@@ -1,12 +1,12 @@
 """The GRPO update: recorded group rollouts → token sequences → clipped policy-gradient steps (+ optional SFT term).
 
-Sequences come from the records (:mod:`~swe_dagger.dagger.rl_batch`): one per student turn, holding exactly the
+Sequences come from the records (:mod:`~swe_dagger.dagger.grpo.batch`): one per student turn, holding exactly the
 context the student saw and the token ids it generated, with the episode's group advantage. The loss is
 :func:`~swe_dagger.dagger.grpo_loss.grpo_loss` on the trainer's logprobs at the rollout temperature, normalised over
 the loss tokens of each minibatch (micro-batches accumulate). With ``sft_coef > 0`` the teacher's labels of the same
-student states (SFT rows of :mod:`~swe_dagger.dagger.sft_data`) add ``sft_coef * sft_loss`` to each optimizer step.
+student states (SFT rows of :mod:`~swe_dagger.dagger.sft.examples`) add ``sft_coef * sft_loss`` to each optimizer step.
 
-One loop through ``accelerate`` like :mod:`~swe_dagger.dagger.trainer`. The AdamW state is handed in and returned so
+One loop through ``accelerate`` like :mod:`~swe_dagger.dagger.sft.trainer`. The AdamW state is handed in and returned so
 the phase can carry it from step to step (and save it beside each checkpoint for ``--resume``).
 """
 
@@ -22,14 +22,14 @@ import torch
 from accelerate import Accelerator
 
 from swe_dagger.dagger.config import GRPOConfig, SFTConfig
-from swe_dagger.dagger.dataset import label_rows
+from swe_dagger.dagger.grpo.batch import RLSequence, collate_rl, student_turn_sequences
+from swe_dagger.dagger.grpo.window import Window, join_tails, split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.grpo_loss import GRPOMetrics, grpo_loss, masked_mean, token_entropy
-from swe_dagger.dagger.grpo_window import Window, join_tails, split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.records import Trajectory
-from swe_dagger.dagger.rl_batch import RLSequence, collate_rl, student_turn_sequences
-from swe_dagger.dagger.sft_data import SFTExample, StateRenderer, collate_left, encode_rows, token_counter
+from swe_dagger.dagger.sft.dataset import label_rows
+from swe_dagger.dagger.sft.examples import SFTExample, StateRenderer, collate_left, encode_rows, token_counter
+from swe_dagger.dagger.sft.trainer import precision_for, release, target_logits
 from swe_dagger.dagger.sft_loss import IGNORE, sft_loss
-from swe_dagger.dagger.trainer import precision_for, release, target_logits
 
 
 @dataclass(frozen=True)
