@@ -22,6 +22,7 @@ from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.grpo.phase import grpo_phase
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
+from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
 from swe_dagger.dagger.run import metrics
 from swe_dagger.dagger.run.context import RunContext, open_run
@@ -142,8 +143,9 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
     if ctx.done(i, "trained"):
         data = read_json(result_path)
         return SFTResult(**{**data, "epoch_losses": tuple(data["epoch_losses"])})
+    from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id, save_checkpoint, with_lora
     from swe_dagger.dagger.sft.examples import encode_rows
-    from swe_dagger.dagger.sft.trainer import load_student, pad_token_id, save_checkpoint, train_sft, with_lora
+    from swe_dagger.dagger.sft.trainer import train_sft
 
     with ctx.training():  # a vLLM student sharing the GPU sleeps during the update
         cfg = ctx.cfg
@@ -195,4 +197,4 @@ def _held_out(ctx: RunContext, i: int, student: Path) -> list[Trajectory]:
 
 
 def _logged(ctx: RunContext, kind: str, i: int) -> list[Trajectory]:
-    return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, i))
+    return episode_log.read_trajectories(episode_log.episode_log(ctx.run_dir, kind, i))

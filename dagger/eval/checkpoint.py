@@ -11,12 +11,12 @@ from swe_dagger.dagger.durable import AppendLog, atomic_write_json
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.rollout.episode_log import append_trajectory, read_trajectories
 from swe_dagger.dagger.run.dir_lock import DirLock
 from swe_dagger.dagger.run.metrics import RolloutStats, rollout_stats
 from swe_dagger.dagger.run.progress import Display
 from swe_dagger.dagger.schedule import derive_seed
 from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
-from swe_dagger.dagger.sft.dataset import append_trajectory, read_trajectories
 from swe_dagger.envs.task import Task
 
 
@@ -40,7 +40,7 @@ def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: E
 
     The checkpoint's files and the task file are checked first (``CheckpointError``, ``TaskFormatError``), and
     ``out_dir`` is locked while the evaluation writes it (``DirLockedError`` names the process holding it)."""
-    from swe_dagger.dagger.sft.trainer import load_student
+    from swe_dagger.dagger.sft.checkpoints import load_student
     from swe_dagger.envs.loading import TaskFormatError, load_tasks
 
     check_checkpoint(checkpoint)

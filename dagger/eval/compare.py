@@ -21,8 +21,8 @@ import numpy as np
 
 from swe_dagger.dagger.config import ConfigError, load_resolved
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run.metrics import agrees, metrics_path
-from swe_dagger.dagger.sft import dataset
 
 METRICS = ("resolve_rate", "agreement", "first_turn_agreement")
 """What is compared, named as in ``metrics.jsonl`` (``eval/<name>``)."""
@@ -92,7 +92,7 @@ def load_run(run_dir: Path) -> RunEvals:
         if not metrics_path(run_dir, i).is_file():
             unfinished.append(i)
             continue
-        counts = task_counts(dataset.read_trajectories(dataset.episode_log(run_dir, "eval", i)))
+        counts = task_counts(episode_log.read_trajectories(episode_log.episode_log(run_dir, "eval", i)))
         if len(counts):
             iterations[i] = counts
     if not iterations:

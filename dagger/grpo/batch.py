@@ -15,10 +15,9 @@ All per-token fields are aligned to input positions: index ``t`` describes ``inp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -37,13 +36,9 @@ class TokenSource(IntEnum):
     TEACHER = 2
 
 
-class RenderFn(Protocol):
-    """The agent's renderer: task prefix + (action, observation) history → the conversation the policy sees.
-
-    Adapt ``Agent.render(prefix, history, count_tokens)`` with ``lambda p, h: agent.render(p, h, count)``.
-    """
-
-    def __call__(self, prefix: Conversation, history: Sequence[tuple[str, str]], /) -> Conversation: ...
+RenderFn = Callable[[Conversation, Sequence[tuple[str, str]]], Conversation]
+"""A :class:`~swe_dagger.agents.protocol.StateRenderer` bound to a token counter:
+``lambda p, h: agent.render(p, h, count)``."""
 
 
 class RLBatchError(ValueError):

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from swe_dagger.dagger.durable import AppendLog
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
 from swe_dagger.dagger.run.context import RunContext
-from swe_dagger.dagger.sft import dataset
 from swe_dagger.envs.shaped_reward import shaped_reward
 from swe_dagger.envs.task import Task
 
@@ -114,8 +114,8 @@ def collect_groups(ctx: RunContext, step: int, weights: Path, temperature: float
     """Collect (or, ``logged``, read back) step ``step``'s groups; with ``grpo.dynamic_sampling``, more groups while
     too few have signal."""
     g = ctx.cfg.grpo
-    log = dataset.episode_log(ctx.run_dir, "grpo", step)
-    requested = -(-len(dataset.read_trajectories(log)) // g.group_size) if logged else g.tasks_per_step
+    log = episode_log.episode_log(ctx.run_dir, "grpo", step)
+    requested = -(-len(episode_log.read_trajectories(log)) // g.group_size) if logged else g.tasks_per_step
     while True:
         trajs = _episodes(ctx, step, weights, temperature, requested * g.group_size, log)
         scored = [t for t in trajs if t.error is None]
@@ -134,7 +134,7 @@ def _episodes(ctx: RunContext, step: int, weights: Path, temperature: float, epi
               log: AppendLog) -> list[Trajectory]:
     """Episodes ``[0, episodes)`` of the step: from the log when it has them all (no policy, no sandboxes), else
     collected (only the missing ones run)."""
-    have = [t for t in dataset.read_trajectories(log) if t.episode < episodes]
+    have = [t for t in episode_log.read_trajectories(log) if t.episode < episodes]
     if len(have) < episodes:
         g = ctx.cfg.grpo
         have = [t for t in collect(ctx, CollectRequest(

@@ -30,11 +30,11 @@ from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, SignalStats, group_s
 from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
+from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
 from swe_dagger.dagger.run.context import RunContext
 from swe_dagger.dagger.run.metrics import rollout_stats
 from swe_dagger.dagger.schedule import derive_seed
-from swe_dagger.dagger.sft import dataset
 
 
 def checkpoint(ctx: RunContext, step: int) -> Path:
@@ -146,7 +146,7 @@ def _update(ctx: RunContext, step: int, weights: Path, start: Path, batch: list[
     if done(ctx, step, "trained"):
         return GRPOUpdateResult(**read_json(result_path))
     from swe_dagger.dagger.grpo.update import grpo_update, rl_sequences, sft_examples
-    from swe_dagger.dagger.sft.trainer import load_student, pad_token_id, save_checkpoint, with_lora
+    from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id, save_checkpoint, with_lora
 
     cfg, g = ctx.cfg, ctx.cfg.grpo
     with ctx.training():
@@ -222,4 +222,4 @@ def _evaluate(ctx: RunContext, step: int) -> list[Trajectory] | None:
 
 
 def _logged(ctx: RunContext, kind: str, step: int) -> list[Trajectory]:
-    return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, step))
+    return episode_log.read_trajectories(episode_log.episode_log(ctx.run_dir, kind, step))

@@ -21,14 +21,16 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from swe_dagger.agents.protocol import StateRenderer
 from swe_dagger.dagger.config import GRPOConfig, SFTConfig
 from swe_dagger.dagger.grpo.batch import RLSequence, collate_rl, student_turn_sequences
 from swe_dagger.dagger.grpo.window import Window, join_tails, split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.grpo_loss import GRPOMetrics, grpo_loss, masked_mean, token_entropy
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.sft.checkpoints import precision_for
 from swe_dagger.dagger.sft.dataset import label_rows
-from swe_dagger.dagger.sft.examples import SFTExample, StateRenderer, collate_left, encode_rows, token_counter
-from swe_dagger.dagger.sft.trainer import precision_for, release, target_logits
+from swe_dagger.dagger.sft.examples import SFTExample, collate_left, encode_rows, token_counter
+from swe_dagger.dagger.sft.trainer import release, target_logits
 from swe_dagger.dagger.sft_loss import IGNORE, sft_loss
 
 

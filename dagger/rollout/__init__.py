@@ -1,2 +1,2 @@
-"""Where records are made: the collector, its env workers, episode collection and the trajectory JSON form.
-May import the spine's records/schedule/config, dagger.run, agents, envs, teachers; never sft, grpo or eval."""
+"""Where records are made: the collector, its env workers, episode collection, the episode log, trajectory JSON.
+May import the spine, dagger.run, agents, envs, teachers and sft.checkpoints (to load a student); no other SFT code."""

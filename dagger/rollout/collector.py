@@ -21,12 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
+from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams, StateRenderer
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.rollout.env_worker import EnvWorker
 from swe_dagger.dagger.run.provenance import teacher_model
 from swe_dagger.dagger.schedule import ActorChooser, MixingMode, derive_seed
-from swe_dagger.dagger.sft.examples import StateRenderer
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher, TeacherState
 

@@ -21,9 +21,9 @@ from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.rollout.episode_log import append_trajectory, episode_log, read_trajectories
 from swe_dagger.dagger.run.context import RunContext
 from swe_dagger.dagger.schedule import derive_seed
-from swe_dagger.dagger.sft.dataset import append_trajectory, episode_log, read_trajectories
 from swe_dagger.envs.task import Task
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def _student_policy(ctx: RunContext, req: CollectRequest) -> Iterator[HFPolicy |
     import torch
 
     from swe_dagger.agents.backends.hf import HFPolicy
-    from swe_dagger.dagger.sft.trainer import load_student
+    from swe_dagger.dagger.sft.checkpoints import load_student
 
     model, tokenizer = load_student(req.student, trainable=False)
     model.to(getattr(torch, ctx.cfg.student.rollout_dtype))

@@ -2,8 +2,7 @@
 
 Layout in the run directory::
 
-    episodes/train_iter_000.jsonl   append-only, one Trajectory per line, fsync'd per finished episode
-    episodes/eval_iter_000.jsonl    the same for the student-only evaluation
+    episodes/train_iter_000.jsonl   the episode log (dagger/rollout/episode_log.py) the labels come from
     data/labels_iter_000.jsonl      label rows of iteration 0, written atomically once its collection is complete
 
 A label row is one state (the conversation prefix + the (action, observation) history before the turn) and the
@@ -19,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.agents.protocol import Conversation
-from swe_dagger.dagger.durable import AppendLog, atomic_write_text
+from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.records import Author, Trajectory
 from swe_dagger.dagger.rollout.serialize import (
     RecordFormatError,
     conversation_from_json,
     conversation_to_json,
-    trajectory_from_json,
-    trajectory_to_json,
 )
 
 
@@ -55,26 +52,6 @@ class LabelRow:
     """The model behind that teacher when it names one (chat teachers); ``None`` for the oracle."""
     student_version: str | None = None
     """The student checkpoint the episode ran with (``None``: a row written before rows named it)."""
-
-
-def episode_log(run_dir: Path, kind: str, iteration: int) -> AppendLog:
-    """The append-only trajectory log of one iteration's ``train`` collection or ``eval``."""
-    return AppendLog(run_dir / "episodes" / f"{kind}_iter_{iteration:03d}.jsonl")
-
-
-def append_trajectory(log: AppendLog, traj: Trajectory) -> None:
-    log.append(trajectory_to_json(traj))
-
-
-def read_trajectories(log: AppendLog) -> list[Trajectory]:
-    """The log's trajectories ordered by episode index; a duplicated episode is an error (never silently merged)."""
-    by_episode: dict[int, Trajectory] = {}
-    for n, data in enumerate(log.records(), 1):
-        traj = trajectory_from_json(data, f"{log.path}:{n}")
-        if traj.episode in by_episode:
-            raise RecordFormatError(f"{log.path}:{n}: episode {traj.episode} is recorded twice")
-        by_episode[traj.episode] = traj
-    return [by_episode[k] for k in sorted(by_episode)]
 
 
 def label_rows(traj: Trajectory) -> list[LabelRow]:

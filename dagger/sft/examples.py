@@ -9,24 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from swe_dagger.agents.protocol import Conversation
+from swe_dagger.agents.protocol import Conversation, StateRenderer
 from swe_dagger.dagger.sft.dataset import LabelRow
 from swe_dagger.dagger.sft_loss import IGNORE
-
-
-class StateRenderer(Protocol):
-    """What :class:`swe_dagger.agents.agent.Agent` provides for rendering states."""
-
-    def render(
-        self,
-        prefix: Conversation,
-        history: Sequence[tuple[str, str]],
-        count_tokens: Callable[[str], int] | None = None,
-    ) -> Conversation: ...
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from swe_dagger.dagger.grpo.update import grpo_update, rl_sequences, sft_example
 from swe_dagger.dagger.grpo.window import split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.sft.trainer import load_student
+from swe_dagger.dagger.sft.checkpoints import load_student
 
 AGENT = Agent()
 PREFIX = AGENT.initial_messages("area() returns wrong results; tests/test_core.py::test_area fails.")

@@ -14,10 +14,11 @@ import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import SFTConfig
+from swe_dagger.dagger.sft.checkpoints import load_student, with_lora
 from swe_dagger.dagger.sft.dataset import LabelRow
 from swe_dagger.dagger.sft.examples import SFTExample, encode_rows
 from swe_dagger.dagger.sft.pack import collate_packed, pack_examples
-from swe_dagger.dagger.sft.trainer import batch_loss, load_student, micro_batches, train_sft, with_lora
+from swe_dagger.dagger.sft.trainer import batch_loss, micro_batches, train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
 
 ACTIONS = [

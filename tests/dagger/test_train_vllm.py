@@ -28,8 +28,8 @@ from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.dagger.config import load_config
 from swe_dagger.dagger.loop import train
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.sft.dataset import episode_log, read_trajectories
-from swe_dagger.dagger.sft.trainer import load_student
+from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
+from swe_dagger.dagger.sft.checkpoints import load_student
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

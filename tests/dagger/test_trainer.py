@@ -10,9 +10,10 @@ import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import ConfigError, SFTConfig
+from swe_dagger.dagger.sft.checkpoints import load_student, save_checkpoint
 from swe_dagger.dagger.sft.dataset import LabelRow
 from swe_dagger.dagger.sft.examples import encode_rows, prompt_ids
-from swe_dagger.dagger.sft.trainer import load_student, save_checkpoint, train_sft
+from swe_dagger.dagger.sft.trainer import train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
 
 LABELS = [
@@ -72,7 +73,7 @@ def test_full_finetune_lowers_loss_changes_weights_and_reloads(tiny_student_dir:
 
 
 def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tmp_path: Path) -> None:
-    from swe_dagger.dagger.sft.trainer import with_lora
+    from swe_dagger.dagger.sft.checkpoints import with_lora
 
     model, tok = load_student(tiny_student_dir)
     model = with_lora(model, SFTConfig(lora=True, lora_r=4))
@@ -127,7 +128,8 @@ import sys, torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.dagger.config import ConfigError, SFTConfig
 from swe_dagger.dagger.sft.examples import encode_rows
-from swe_dagger.dagger.sft.trainer import load_student, save_checkpoint, train_sft
+from swe_dagger.dagger.sft.checkpoints import load_student, save_checkpoint
+from swe_dagger.dagger.sft.trainer import train_sft
 sys.path.insert(0, sys.argv[3])
 from test_trainer import rows
 model, tok = load_student(sys.argv[1])
