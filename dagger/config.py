@@ -7,7 +7,6 @@ saved as ``config.yaml`` in the run directory, so a resumed run uses exactly wha
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -19,6 +18,7 @@ from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
 from swe_dagger.dagger.run.provenance import strip_provenance
+from swe_dagger.durable.files import atomic_write_text
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TemperatureSchedule", "load_config", "load_resolved",
            "phase_plan", "save_resolved"]
@@ -321,12 +321,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def save_resolved(cfg: RunConfig, run_dir: Path) -> Path:
-    """Write the resolved config to ``run_dir/config.yaml`` atomically and return the path."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Write the resolved config to ``run_dir/config.yaml`` atomically (fsync'd: ``--resume`` reads it)."""
     path = run_dir / "config.yaml"
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(config_io.to_mapping(cfg), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(config_io.to_mapping(cfg), sort_keys=False))
     return path
 
 

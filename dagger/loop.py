@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from swe_dagger.dagger.config import RunConfig, phase_plan
-from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.grpo.phase import grpo_phase
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
@@ -29,6 +28,7 @@ from swe_dagger.dagger.run.context import RunContext, open_run
 from swe_dagger.dagger.schedule import beta_for, derive_seed
 from swe_dagger.dagger.sft import dataset
 from swe_dagger.dagger.sft.trainer import SFTResult
+from swe_dagger.durable.files import atomic_write_json, read_json
 from swe_dagger.sandbox.local_gc import remove_leaked_workspaces
 
 

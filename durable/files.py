@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +23,40 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (tmp file, fsync, ``os.replace``, fsync of the directory)."""
+def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
+    """Replace ``path`` with what ``write(tmp)`` writes to a temporary sibling, in one step: the sibling is fsync'd,
+    ``os.replace``-d over ``path``, and the directory fsync'd (for writers that need a path, e.g. ``torch.save``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (tmp file, fsync, ``os.replace``, fsync of the directory)."""
+    atomic_write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def append_bytes(path: Path, blob: bytes) -> None:
+    """Append ``blob`` with ``write`` calls on an ``O_APPEND`` descriptor, then fsync: on disk when this returns."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(blob)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path) -> Any:
@@ -68,11 +88,7 @@ class AppendLog:
             os.fsync(fh.fileno())
 
     def append(self, record: Any) -> None:
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_bytes(self.path, (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode())
 
     def records(self) -> Iterator[Any]:
         """Every complete record, in order; a corrupt complete line is an error naming the file and line."""

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from swe_dagger.durable.files import append_bytes
 from swe_dagger.teachers.cost import TeacherUsage, usage_of
 from swe_dagger.teachers.protocol import Teacher, TeacherError, TeacherState
 
@@ -94,16 +94,7 @@ def append_label_rows(path: Path, rows: Sequence[LabelRow]) -> None:
     """Append rows in one write, then fsync."""
     if not rows:
         return
-    blob = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(blob)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_bytes(path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode())
 
 
 class CachedTeacher:

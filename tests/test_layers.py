@@ -22,12 +22,13 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dagger/grpo": (("swe_dagger.dagger.eval", "swe_dagger.dagger.loop"), ()),
     "dagger/eval": (("swe_dagger.dagger.grpo", "swe_dagger.dagger.loop"), ()),
     "agents": (("swe_dagger.dagger", "swe_dagger.teachers"), ()),
+    "durable": (("swe_dagger",), ()),
 }
 
 
 def _runtime_imports(tree: ast.Module) -> list[str]:
-    skip = {id(node) for stmt in ast.walk(tree) if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
-            for part in stmt.body for node in ast.walk(part)}
+    guarded = [s for s in ast.walk(tree) if isinstance(s, ast.If) and "TYPE_CHECKING" in ast.unparse(s.test)]
+    skip = {id(node) for stmt in guarded for part in stmt.body for node in ast.walk(part)}
     names = []
     for node in ast.walk(tree):
         if id(node) in skip:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.agents.protocol import SamplingParams
-from swe_dagger.dagger.durable import AppendLog, atomic_write_json
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
@@ -17,6 +16,7 @@ from swe_dagger.dagger.run.dir_lock import DirLock
 from swe_dagger.dagger.run.metrics import RolloutStats, rollout_stats
 from swe_dagger.dagger.run.progress import Display
 from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
+from swe_dagger.durable.files import AppendLog, atomic_write_json
 from swe_dagger.envs.task import Task
 
 

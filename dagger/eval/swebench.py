@@ -29,7 +29,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
-from swe_dagger.dagger.durable import atomic_write_json, read_json
 from swe_dagger.dagger.eval.swebench_report import (
     InstanceOutcome,
     Status,
@@ -42,6 +41,7 @@ from swe_dagger.dagger.records import Author, Trajectory, Turn
 from swe_dagger.dagger.rollout.env_worker import env_task_prompt, failed_tests
 from swe_dagger.dagger.rollout.serialize import trajectory_to_json
 from swe_dagger.dagger.run.provenance import teacher_model
+from swe_dagger.durable.files import atomic_write_json, read_json
 from swe_dagger.envs.swebench.harness import Prediction, load_predictions, write_predictions
 from swe_dagger.envs.swebench.local_mode import LocalModeConfig
 from swe_dagger.envs.task import Task

@@ -117,7 +117,7 @@ def _actor(teacher: str | None, backend: str, model: str, base_url: str, max_tur
 def _harness(out: Path, tasks: list[Task], workers: int, namespace: str,
              outcomes: list[InstanceOutcome]) -> dict[str, object]:
     """Grade preds.jsonl with swebench's harness and compare with our verdicts (written to harness.json)."""
-    from swe_dagger.dagger.durable import atomic_write_json
+    from swe_dagger.durable.files import atomic_write_json
     from swe_dagger.envs.swebench.harness import run_harness
 
     verdicts = run_harness(out / "preds.jsonl", tasks, out / "harness", max_workers=workers, namespace=namespace)

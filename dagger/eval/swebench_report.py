@@ -18,7 +18,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
-from swe_dagger.dagger.durable import atomic_write_json
+from swe_dagger.durable.files import atomic_write_json
 
 Status = Literal["resolved", "unresolved", "empty_patch", "error"]
 

@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swe_dagger.dagger.durable import AppendLog
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
 from swe_dagger.dagger.run.context import RunContext
+from swe_dagger.durable.files import AppendLog
 from swe_dagger.envs.shaped_reward import shaped_reward
 from swe_dagger.envs.task import Task
 

@@ -16,14 +16,12 @@ most the unfinished part, from the same inputs, and nothing is lost or duplicate
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from swe_dagger.dagger.durable import atomic_write_json, atomic_write_text, read_json
 from swe_dagger.dagger.grpo.advantages import trajectory_advantages
 from swe_dagger.dagger.grpo.groups import StepGroups, collect_groups, episode_rewards
 from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
@@ -35,6 +33,7 @@ from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
 from swe_dagger.dagger.run.context import RunContext
 from swe_dagger.dagger.run.metrics import rollout_stats
 from swe_dagger.dagger.schedule import derive_seed
+from swe_dagger.durable.files import atomic_write_json, atomic_write_text, atomic_write_with, read_json
 
 
 def checkpoint(ctx: RunContext, step: int) -> Path:
@@ -188,11 +187,7 @@ def _optimizer_path(ctx: RunContext, step: int) -> Path:
 
 
 def _save_optimizer(ctx: RunContext, step: int, state: dict[str, Any]) -> None:
-    path = _optimizer_path(ctx, step)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write_with(_optimizer_path(ctx, step), lambda tmp: torch.save(state, tmp))
 
 
 def _load_optimizer(ctx: RunContext, step: int) -> dict[str, Any] | None:

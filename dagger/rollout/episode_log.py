@@ -1,16 +1,16 @@
 """The episode log on disk: one iteration's trajectories, appended and fsync'd one finished episode at a time.
 
 ``episodes/{kind}_iter_XXX.jsonl`` (``kind``: ``train``, ``eval``, ``grpo``) holds one Trajectory per line; a line
-cut short by a kill is dropped when read (see :class:`~swe_dagger.dagger.durable.AppendLog`).
+cut short by a kill is dropped when read (see :class:`~swe_dagger.durable.files.AppendLog`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from swe_dagger.dagger.durable import AppendLog
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.serialize import RecordFormatError, trajectory_from_json, trajectory_to_json
+from swe_dagger.durable.files import AppendLog
 
 
 def episode_log(run_dir: Path, kind: str, iteration: int) -> AppendLog:

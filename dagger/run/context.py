@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from swe_dagger.dagger.config import ConfigError, RunConfig, load_resolved, save_resolved
 from swe_dagger.dagger.config_checks import check_runnable
-from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.report import Reporter, open_reporter
 from swe_dagger.dagger.run.dir_lock import DirLock
 from swe_dagger.dagger.run.progress import Display
+from swe_dagger.durable.files import atomic_write_text
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher
 

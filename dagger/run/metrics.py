@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swe_dagger.dagger.durable import atomic_write_json, atomic_write_text, read_json
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.durable.files import atomic_write_json, atomic_write_text, read_json
 from swe_dagger.envs.actions import FormatError, parse_action
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from swe_dagger.dagger.config_io import ConfigError
-from swe_dagger.dagger.durable import atomic_write_text
+from swe_dagger.durable.files import atomic_write_text
 from swe_dagger.envs.task import Task
 
 SECTION = "provenance"

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.agents.protocol import Conversation
-from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.records import Author, Trajectory
 from swe_dagger.dagger.rollout.serialize import (
     RecordFormatError,
     conversation_from_json,
     conversation_to_json,
 )
+from swe_dagger.durable.files import atomic_write_text
 
 
 @dataclass(frozen=True)

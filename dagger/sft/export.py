@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
-from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.sft.dataset import LabelRow, aggregate, labels_path
+from swe_dagger.durable.files import atomic_write_text
 
 FORMATS = ("trl",)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.dagger.config import load_config
-from swe_dagger.dagger.durable import AppendLog
 from swe_dagger.dagger.eval.checkpoint import evaluate_checkpoint, settings_for
 from swe_dagger.dagger.loop import train
 from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
 from swe_dagger.dagger.run.metrics import rollout_stats
+from swe_dagger.durable.files import AppendLog
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 
