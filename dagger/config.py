@@ -18,6 +18,7 @@ from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
 from swe_dagger.dagger.run.provenance import strip_provenance
+from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
 from swe_dagger.durable.files import atomic_write_text
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TemperatureSchedule", "load_config", "load_resolved",
@@ -116,13 +117,13 @@ class DaggerConfig:
     episode/turn order); ``episodes_per_iteration`` is then ignored. Equalises label budgets across modes."""
     num_envs: int = 4
     """Concurrent environments; student and teacher calls are batched across them."""
-    schedule: Literal["constant", "linear", "exponential", "teacher_first"] = "exponential"
+    schedule: ScheduleKind = "exponential"
     """How β_i (the probability that the teacher acts) changes with the iteration i."""
     beta: float = 0.5
     """``constant``: β; ``exponential``: p in β_i = p^i; ``linear``: β_0 (falls to ``beta_end``)."""
     beta_end: float = 0.0
     """``linear`` only: β at the last iteration."""
-    mixing: Literal["per_turn", "per_episode", "prefix"] = "per_turn"
+    mixing: MixingMode = "per_turn"
     """Who acts: the teacher with probability β each turn, or for a whole episode, or after a student prefix."""
 
     def __post_init__(self) -> None:

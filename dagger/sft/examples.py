@@ -105,17 +105,3 @@ def collate_left(examples: Sequence[SFTExample], pad_id: int) -> tuple[dict[str,
         positions[i, width - n :] = torch.arange(n)
     keep = min(width, max(target_span(e) for e in examples) + 1)
     return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "labels": labels}, keep
-
-
-def collate(examples: Sequence[SFTExample], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded batch: ``input_ids``, ``attention_mask``, ``labels`` (padding is ``IGNORE``)."""
-    width = max(len(e.input_ids) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for i, e in enumerate(examples):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
