@@ -21,7 +21,7 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                     "swe_dagger.dagger.run."), ()),
     "dagger/grpo": (("swe_dagger.dagger.eval", "swe_dagger.dagger.loop"), ()),
     "dagger/eval": (("swe_dagger.dagger.grpo", "swe_dagger.dagger.loop"), ()),
-    "agents": (("swe_dagger.dagger", "swe_dagger.teachers"), ()),
+    "agents": (("swe_dagger.dagger", "swe_dagger.teachers", "swe_dagger.envs"), ()),
     "durable": (("swe_dagger",), ()),
 }
 
