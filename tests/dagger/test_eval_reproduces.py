@@ -52,6 +52,11 @@ def test_standalone_eval_reproduces_the_runs_held_out_numbers(
         assert (ours.task_id, ours.seed, ours.resolution) == (theirs.task_id, theirs.seed, theirs.resolution)
         assert [t.action for t in ours.turns] == [t.action for t in theirs.turns]
     (row,) = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert rollout_stats(in_run) == stats
+    # the run's teacher also labeled its held-out states (eval.label: agreement); everything the student did is equal
+    teacher_only = {"teacher_calls", "agreement", "first_turn_agreement"}
+    ours_stats, run_stats = dataclasses.asdict(stats), dataclasses.asdict(rollout_stats(in_run))
+    assert run_stats["teacher_calls"] > 0 and ours_stats["teacher_calls"] == 0
+    assert {k: v for k, v in ours_stats.items() if k not in teacher_only} == {
+        k: v for k, v in run_stats.items() if k not in teacher_only}
     assert (row["eval/episodes"], row["eval/resolve_rate"], row["eval/mean_turns"]) == (
         stats.episodes, stats.resolve_rate, stats.mean_turns)
