@@ -45,7 +45,7 @@ def package_version() -> str | None:
 
 def source_root() -> Path:
     """The folder holding ``dagger/`` etc. (the checkout for an editable install)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def git_commit(root: Path | None = None) -> str | None:
