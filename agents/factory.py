@@ -19,7 +19,7 @@ POLICY_BACKENDS = Registry(
     {
         "hf": "swe_dagger.agents.factory:hf_policy_from_config",
         "openai": "swe_dagger.agents.factory:openai_policy_from_config",
-        "vllm": "swe_dagger.agents.vllm_student:vllm_policy_from_config",
+        "vllm": "swe_dagger.agents.backends.vllm.student:vllm_policy_from_config",
     },
     "swe_dagger.policies",
 )
@@ -74,15 +74,15 @@ def make_policy(cfg: StudentConfig) -> Policy:
 
 
 def hf_policy_from_config(cfg: StudentConfig) -> Policy:
-    from swe_dagger.agents.hf_policy import HFPolicy
+    from swe_dagger.agents.backends.hf import HFPolicy
 
     _require_model(cfg)
     return HFPolicy.from_pretrained(cfg.model, device=cfg.device, dtype=cfg.dtype, max_batch_size=cfg.max_batch_size)
 
 
 def openai_policy_from_config(cfg: StudentConfig) -> Policy:
-    from swe_dagger.agents.openai_client import ClientConfig
-    from swe_dagger.agents.openai_policy import OpenAIPolicy
+    from swe_dagger.agents.backends.openai import OpenAIPolicy
+    from swe_dagger.agents.backends.openai_client import ClientConfig
 
     _require_model(cfg)
     client = ClientConfig(

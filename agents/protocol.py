@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -62,6 +62,21 @@ class WeightSyncable(Protocol):
     """
 
     def sync_weights(self, checkpoint_dir: str, version: str) -> None: ...
+
+
+class StateRenderer(Protocol):
+    """The one renderer seam: task prefix + (action, observation) history → the conversation the policy sees.
+
+    :class:`swe_dagger.agents.agent.Agent` is one; rollouts, SFT examples and GRPO batches render through it, so
+    the student is trained on exactly the conversations it acts on.
+    """
+
+    def render(
+        self,
+        prefix: Conversation,
+        history: Sequence[tuple[str, str]],
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> Conversation: ...
 
 
 class PolicyError(RuntimeError):

@@ -16,8 +16,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from swe_dagger.dagger import dataset
-from swe_dagger.dagger.metrics import agrees, normalized_command
+from swe_dagger.dagger.rollout import episode_log
+from swe_dagger.dagger.run.metrics import agrees, normalized_command
 
 STEPS = ("look", "view", "edit", "edit line", "test", "submit", "other")
 _SED_LINE = re.compile(r"^sed -i '(\d+)")
@@ -48,7 +48,7 @@ def run_table(run_dir: Path) -> list[tuple[int, dict[str, tuple[int, int]], floa
     out = []
     for path in sorted((run_dir / "episodes").glob("eval_iter_*.jsonl")):
         iteration = int(path.stem.rsplit("_", 1)[1])
-        trajs = dataset.read_trajectories(dataset.episode_log(run_dir, "eval", iteration))
+        trajs = episode_log.read_trajectories(episode_log.episode_log(run_dir, "eval", iteration))
         hits: Counter[str] = Counter()
         seen: Counter[str] = Counter()
         for traj in trajs:

@@ -13,11 +13,11 @@ from contextlib import closing
 from pathlib import Path
 
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.dagger.collector import Collector, EpisodeSpec
-from swe_dagger.dagger.env_worker import make_swe_env
+from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.rollout.env_worker import make_swe_env
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import track
 
 from swe_dagger.agents.agent import Agent
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import Conversation, Message, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
 

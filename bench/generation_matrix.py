@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.dagger.sft_pack import common_prefix
+from swe_dagger.dagger.sft.pack import common_prefix
 
 ISSUES = [f"{name}() in src/pkg/{mod}.py returns {bad} for {arg}; it should return {good}. "
           f"tests/test_{mod}.py::test_{name} fails." for name, mod, bad, arg, good in [

@@ -27,11 +27,11 @@ from safetensors.torch import save_file
 from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
 from swe_dagger.agents.agent import Agent
+from swe_dagger.agents.backends.vllm.admin import VLLMAdmin
+from swe_dagger.agents.backends.vllm.policy import VLLMPolicy
+from swe_dagger.agents.backends.vllm.server import VLLMServer, VLLMServerConfig
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from swe_dagger.agents.tiny_student import CHAT_TEMPLATE, builtin_corpus, train_tokenizer
-from swe_dagger.agents.vllm_admin import VLLMAdmin
-from swe_dagger.agents.vllm_policy import VLLMPolicy
-from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig
 
 
 @dataclass(frozen=True)

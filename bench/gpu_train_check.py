@@ -24,13 +24,14 @@ import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.agents.tiny_student import builtin_corpus, train_tokenizer
 from swe_dagger.dagger.config import SFTConfig
-from swe_dagger.dagger.dataset import read_labels
-from swe_dagger.dagger.sft_data import encode_rows
-from swe_dagger.dagger.trainer import load_student, pad_token_id, save_checkpoint, train_sft, with_lora
+from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id, save_checkpoint, with_lora
+from swe_dagger.dagger.sft.dataset import read_labels
+from swe_dagger.dagger.sft.examples import encode_rows
+from swe_dagger.dagger.sft.trainer import train_sft
 
 SHAPES = {  # Qwen3-0.6B's shape (28 layers, hidden 1024, 16/8 heads of 128) and a CPU dry-run shape
     "0.6B": {"hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8,

@@ -22,10 +22,11 @@ import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.dagger.config import SFTConfig
-from swe_dagger.dagger.dataset import LabelRow
-from swe_dagger.dagger.env_worker import env_task_prompt
-from swe_dagger.dagger.sft_data import encode_row, prompt_ids
-from swe_dagger.dagger.trainer import load_student, pad_token_id, train_sft
+from swe_dagger.dagger.rollout.env_worker import env_task_prompt
+from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id
+from swe_dagger.dagger.sft.dataset import LabelRow
+from swe_dagger.dagger.sft.examples import encode_row, prompt_ids
+from swe_dagger.dagger.sft.trainer import train_sft
 from swe_dagger.envs.loading import load_tasks
 from swe_dagger.envs.observations import task_prompt
 from swe_dagger.envs.synth.default_suite import ensure_default_suite

@@ -9,8 +9,8 @@ before its episodes' first turns (``--episodes`` fresh workspaces on the default
 in parallel, as the collector does them).
 
 - ``serial``: train, then reset every episode's env (what ``dagger.overlap: false`` pays);
-- ``overlap``: a :class:`~swe_dagger.dagger.prefetch.Prefetch` resets them one by one in a background thread while
-  training runs, then ``take()`` waits for what is left.
+- ``overlap``: a :class:`~swe_dagger.dagger.rollout.prefetch.Prefetch` resets them one by one in a background thread
+  while training runs, then ``take()`` waits for what is left.
 
 It prints the training seconds (alone and beside the prefetch thread), the reset seconds of the collection's start
 and what is left to wait for, and the total of each sequence with their ratio. The two alternate ``--repeats``
@@ -30,9 +30,9 @@ from typing import Any
 import torch
 
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.dagger.env_worker import EnvWorker, make_swe_env
-from swe_dagger.dagger.prefetch import Key, Prefetch, close_ready
-from swe_dagger.dagger.trainer import load_student
+from swe_dagger.dagger.rollout.env_worker import EnvWorker, make_swe_env
+from swe_dagger.dagger.rollout.prefetch import Key, Prefetch, close_ready
+from swe_dagger.dagger.sft.checkpoints import load_student
 from swe_dagger.envs.loading import load_tasks
 
 SUITE = Path.home() / ".cache" / "swe-dagger" / "tasks" / "default"

@@ -32,12 +32,13 @@ from typing import Any
 import torch
 
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.dagger import dataset
 from swe_dagger.dagger.config import SFTConfig, load_resolved
-from swe_dagger.dagger.dataset import LabelRow
-from swe_dagger.dagger.sft_data import SFTExample, encode_rows
-from swe_dagger.dagger.sft_pack import PackedSequence, pack_examples
-from swe_dagger.dagger.trainer import load_student, micro_batches, pad_token_id, train_sft
+from swe_dagger.dagger.sft import dataset
+from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id
+from swe_dagger.dagger.sft.dataset import LabelRow
+from swe_dagger.dagger.sft.examples import SFTExample, encode_rows
+from swe_dagger.dagger.sft.pack import PackedSequence, pack_examples
+from swe_dagger.dagger.sft.trainer import micro_batches, train_sft
 
 COMMANDS = ["ls -la src", "grep -rn 'def parse' src", "sed -n '1,30p' src/pkg/core.py", "python -m pytest -q tests",
             "git diff", "sed -i 's/a < b/a <= b/' src/pkg/core.py", "cat tests/test_core.py", "git status"]

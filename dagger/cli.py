@@ -33,8 +33,9 @@ def version() -> None:
 def _mount_subapps() -> None:
     for name, module_name, help_text in _SUBAPPS:
         app.add_typer(importlib.import_module(module_name).app, name=name, help=help_text)
-    for module_name in ("swe_dagger.dagger.run_cli", "swe_dagger.dagger.swebench_cli", "swe_dagger.dagger.view.cli",
-                        "swe_dagger.dagger.export", "swe_dagger.dagger.compare_cli"):
+    for module_name in ("swe_dagger.dagger.run_cli", "swe_dagger.dagger.eval.swebench_cli",
+                        "swe_dagger.dagger.view.cli", "swe_dagger.dagger.sft.export",
+                        "swe_dagger.dagger.eval.compare_cli"):
         importlib.import_module(module_name).register(app)
 
 

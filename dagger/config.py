@@ -7,7 +7,6 @@ saved as ``config.yaml`` in the run directory, so a resumed run uses exactly wha
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -17,8 +16,10 @@ import yaml
 
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
-from swe_dagger.dagger.grpo_config import GRPOConfig, TemperatureSchedule
-from swe_dagger.dagger.provenance import strip_provenance
+from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
+from swe_dagger.dagger.run.provenance import strip_provenance
+from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
+from swe_dagger.durable.files import atomic_write_text
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TemperatureSchedule", "load_config", "load_resolved",
            "phase_plan", "save_resolved"]
@@ -126,18 +127,18 @@ class DaggerConfig:
     episode/turn order); ``episodes_per_iteration`` is then ignored. Equalises label budgets across modes."""
     num_envs: int = 4
     """Concurrent environments; student and teacher calls are batched across them."""
-    schedule: Literal["constant", "linear", "exponential", "teacher_first"] = "exponential"
+    schedule: ScheduleKind = "exponential"
     """How β_i (the probability that the teacher acts) changes with the iteration i."""
     beta: float = 0.5
     """``constant``: β; ``exponential``: p in β_i = p^i; ``linear``: β_0 (falls to ``beta_end``)."""
     beta_end: float = 0.0
     """``linear`` only: β at the last iteration."""
-    mixing: Literal["per_turn", "per_episode", "prefix"] = "per_turn"
+    mixing: MixingMode = "per_turn"
     """Who acts: the teacher with probability β each turn, or for a whole episode, or after a student prefix."""
     overlap: bool = True
     """Reset the envs (fresh workspaces, first observations) of the collection after each SFT step in a background
-    thread while SFT runs (``dagger/overlap.py``); as many workspaces as that collection's ``episodes`` open at once.
-    ``false``: each collection resets its envs itself."""
+    thread while SFT runs (``dagger/rollout/overlap.py``); as many workspaces as that collection's ``episodes`` open
+    at once. ``false``: each collection resets its envs itself."""
 
     def __post_init__(self) -> None:
         check_bounds("dagger", self, fraction=("beta", "beta_end"),
@@ -177,7 +178,7 @@ class SFTConfig:
     ``null`` = all epochs over the aggregate."""
     packing: Literal["episode", "none"] = "episode"
     """``episode``: the states of an episode train as one sequence (shared tokens once, each label on a branch
-    under a 4D attention mask; same loss and gradients, see ``dagger/sft_pack.py``); a micro-batch
+    under a 4D attention mask; same loss and gradients, see ``dagger/sft/pack.py``); a micro-batch
     then takes whole packed episodes while it holds at most ``batch_size`` states (one episode at least).
     ``none``: one sequence per state. Attention without 4D masks (flash attention) trains per state."""
     pack_max_tokens: int = 8192
@@ -335,12 +336,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def save_resolved(cfg: RunConfig, run_dir: Path) -> Path:
-    """Write the resolved config to ``run_dir/config.yaml`` atomically and return the path."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Write the resolved config to ``run_dir/config.yaml`` atomically (fsync'd: ``--resume`` reads it)."""
     path = run_dir / "config.yaml"
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(config_io.to_mapping(cfg), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(config_io.to_mapping(cfg), sort_keys=False))
     return path
 
 

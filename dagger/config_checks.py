@@ -1,6 +1,6 @@
 """What the config's dataclasses cannot check alone: names that must resolve in a registry (teacher, sandbox) and
 paths that must exist on this machine (the student: a complete checkpoint, see
-:mod:`~swe_dagger.dagger.checkpoint_files`). ``open_run`` calls :func:`check_runnable` before it writes
+:mod:`~swe_dagger.dagger.sft.checkpoint_files`). ``open_run`` calls :func:`check_runnable` before it writes
 anything, so a bad value is one ``ConfigError`` naming its key, never a traceback in a half-made run directory.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from swe_dagger.dagger.checkpoint_files import CheckpointError, check_checkpoint
 from swe_dagger.dagger.config import RunConfig, StudentConfig
 from swe_dagger.dagger.config_io import ConfigError
+from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 """A Hugging Face hub id (``gpt2``, ``owner/name``): what ``student.model`` may be when it is not a local path."""

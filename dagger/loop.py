@@ -1,5 +1,5 @@
 """The training loop: the phases of ``cfg.phases`` in order (``dagger``, then optionally ``grpo``: see
-:mod:`~swe_dagger.dagger.grpo_phase`), each from the weights the one before ended with. The DAgger phase reads top
+:mod:`~swe_dagger.dagger.grpo.phase`), each from the weights the one before ended with. The DAgger phase reads top
 to bottom: for each iteration,
 
     schedule β → collect (mixture acts, teacher labels) → aggregate D_i = D_{i-1} ∪ labels_i → train (SFT)
@@ -17,17 +17,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from swe_dagger.dagger import dataset, metrics
 from swe_dagger.dagger.config import RunConfig, phase_plan
-from swe_dagger.dagger.durable import atomic_write_json, read_json
-from swe_dagger.dagger.episodes import CollectRequest, collect
-from swe_dagger.dagger.grpo_phase import grpo_phase
-from swe_dagger.dagger.overlap import Lookahead
+from swe_dagger.dagger.grpo.phase import grpo_phase
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
-from swe_dagger.dagger.run_context import RunContext, open_run
+from swe_dagger.dagger.rollout import episode_log
+from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
+from swe_dagger.dagger.rollout.overlap import Lookahead
+from swe_dagger.dagger.run import metrics
+from swe_dagger.dagger.run.context import RunContext, open_run
 from swe_dagger.dagger.schedule import beta_for, derive_seed
-from swe_dagger.dagger.trainer import SFTResult
+from swe_dagger.dagger.sft import dataset
+from swe_dagger.dagger.sft.trainer import SFTResult
+from swe_dagger.durable.files import atomic_write_json, read_json
 from swe_dagger.sandbox.local_gc import remove_leaked_workspaces
 
 
@@ -41,8 +43,8 @@ def train(cfg: RunConfig, *, resume: bool = False) -> Path:
             ctx.cfg = phase.config  # the run's config with this phase's section overrides
             weights = PHASES[phase.name](ctx, weights)
         ctx.cfg = run_cfg
-        from swe_dagger.dagger.plot import plot_curves
         from swe_dagger.dagger.report.content import final_metrics, run_hparams
+        from swe_dagger.dagger.run.plot import plot_curves
 
         ctx.report.hparams(run_hparams(run_cfg), final_metrics(ctx.run_dir))
 
@@ -140,8 +142,9 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
     if ctx.done(i, "trained"):
         data = read_json(result_path)
         return SFTResult(**{**data, "epoch_losses": tuple(data["epoch_losses"])})
-    from swe_dagger.dagger.sft_data import encode_rows
-    from swe_dagger.dagger.trainer import load_student, pad_token_id, save_checkpoint, train_sft, with_lora
+    from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id, save_checkpoint, with_lora
+    from swe_dagger.dagger.sft.examples import encode_rows
+    from swe_dagger.dagger.sft.trainer import train_sft
 
     with ctx.training():  # a vLLM student sharing the GPU sleeps during the update
         cfg = ctx.cfg
@@ -221,4 +224,4 @@ def _held_out(ctx: RunContext, i: int, student: Path, ahead: Lookahead | None = 
 
 
 def _logged(ctx: RunContext, kind: str, i: int) -> list[Trajectory]:
-    return dataset.read_trajectories(dataset.episode_log(ctx.run_dir, kind, i))
+    return episode_log.read_trajectories(episode_log.episode_log(ctx.run_dir, kind, i))

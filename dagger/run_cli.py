@@ -10,6 +10,7 @@ import typer
 from swe_dagger.dagger.config import ConfigError
 
 _OVERRIDES_HELP = "Dotted overrides, e.g. dagger.iterations=3 sft.lr=1e-3"
+_RUN_DEFAULT = "Default: the value in the checkpoint's run config (else swe-dagger train's default)."
 
 
 def train_command(
@@ -40,9 +41,9 @@ def train_command(
 
 def _user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     """Failures that are one ``error:`` line (exit 2), not a traceback: they name what the user must change."""
-    from swe_dagger.agents.vllm_install import VLLMUnavailable
-    from swe_dagger.dagger.dir_lock import DirLockedError
-    from swe_dagger.dagger.run_context import RunDirError
+    from swe_dagger.agents.backends.vllm.install import VLLMUnavailable
+    from swe_dagger.dagger.run.context import RunDirError
+    from swe_dagger.dagger.run.dir_lock import DirLockedError
     from swe_dagger.envs.loading import TaskFormatError
     from swe_dagger.sandbox.protocol import SandboxUnavailable
     from swe_dagger.teachers.protocol import TeacherError
@@ -64,32 +65,40 @@ def eval_command(
                                               "(default: the held-out tasks of the checkpoint's run).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: beside CHECKPOINT).")] = None,
     max_tasks: Annotated[int | None, typer.Option("--max-tasks")] = None,
-    max_turns: Annotated[int, typer.Option("--max-turns")] = 8,
-    num_envs: Annotated[int, typer.Option("--num-envs")] = 4,
-    sandbox: Annotated[str, typer.Option("--sandbox")] = "local",
-    prompt: Annotated[str, typer.Option("--prompt", help="Prompt style the checkpoint was trained with "
-                                        "(student.prompt of its run): compact or default.")] = "compact",
+    max_turns: Annotated[int | None, typer.Option("--max-turns", help=_RUN_DEFAULT)] = None,
+    num_envs: Annotated[int | None, typer.Option("--num-envs", help=_RUN_DEFAULT)] = None,
+    sandbox: Annotated[str | None, typer.Option("--sandbox", help=_RUN_DEFAULT)] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Prompt style: compact or default. " + _RUN_DEFAULT)
+                      ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
 ) -> None:
-    """Run the student alone (greedy) on TASKS; writes episodes.jsonl and results.json."""
+    """Run the student alone (greedy) on TASKS with its run's settings; writes episodes.jsonl and results.json.
+
+    Prompt style, token limits, turns, sandbox and seed come from the config.yaml of the run that saved CHECKPOINT
+    (on its held-out tasks also eval.episodes and the iteration's episode order), so the numbers are the run's own."""
+    import dataclasses
     import json
 
     from swe_dagger.agents.prompts import PROMPT_STYLES
-    from swe_dagger.dagger.checkpoint_files import CheckpointError
     from swe_dagger.dagger.config_checks import check_sandbox
-    from swe_dagger.dagger.evaluate import EvalSettings, evaluate_checkpoint
+    from swe_dagger.dagger.eval.checkpoint import evaluate_checkpoint, settings_for
+    from swe_dagger.dagger.sft.checkpoint_files import CheckpointError
 
-    if prompt not in PROMPT_STYLES:
+    if prompt is not None and prompt not in PROMPT_STYLES:
         fail(f"--prompt {prompt!r}: use {' or '.join(reversed(PROMPT_STYLES))}")
-    if max_turns < 1 or num_envs < 1 or (max_tasks is not None and max_tasks < 1):
+    if any(v is not None and v < 1 for v in (max_turns, num_envs, max_tasks)):
         fail(f"--max-turns, --num-envs and --max-tasks must be >= 1, got {max_turns}, {num_envs}, {max_tasks}")
     out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
-    settings = EvalSettings(sandbox=sandbox, max_turns=max_turns, num_envs=num_envs, max_tasks=max_tasks,
-                            progress=not no_progress, prompt=prompt)
     try:
-        check_sandbox(sandbox, "--sandbox")
+        settings = settings_for(checkpoint, held_out=tasks is None)
+        settings = dataclasses.replace(
+            settings, progress=not no_progress, max_turns=max_turns or settings.max_turns,
+            num_envs=num_envs or settings.num_envs, sandbox=sandbox or settings.sandbox,
+            prompt=prompt or settings.prompt, max_tasks=max_tasks or settings.max_tasks,
+        )
+        check_sandbox(settings.sandbox, "--sandbox")
         if tasks is None:
-            from swe_dagger.dagger.provenance import held_out_tasks_of
+            from swe_dagger.dagger.run.provenance import held_out_tasks_of
 
             tasks = held_out_tasks_of(checkpoint)
         stats = evaluate_checkpoint(checkpoint, tasks, out_dir, settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from swe_dagger.dagger.records import Author
 
@@ -35,7 +35,7 @@ def beta_for(kind: ScheduleKind, iteration: int, *, beta: float, beta_end: float
             return beta
         frac = min(iteration, iterations - 1) / (iterations - 1)
         return beta + (beta_end - beta) * frac
-    raise ValueError(f"unknown schedule {kind!r}; use constant, linear, exponential or teacher_first")
+    raise ValueError(f"unknown schedule {kind!r}; use one of {', '.join(get_args(ScheduleKind))}")
 
 
 def derive_seed(*parts: int | str) -> int:

@@ -14,6 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from swe_dagger.durable.files import atomic_write_text
 from swe_dagger.envs.task import Task
 from swe_dagger.envs.task_checks import id_problem, missing_commits, patch_problem
 
@@ -244,7 +245,5 @@ def save_tasks(tasks: Sequence[Task], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     base_dir = path.resolve().parent
     lines = [json.dumps(task_to_row(task, base_dir), ensure_ascii=False) for task in tasks]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path

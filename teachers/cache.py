@@ -1,6 +1,6 @@
 """A label cache on disk keyed by (teacher id, state hash): a resumed run never pays for a label twice.
 
-The cache is an append-only JSONL file, one row per label (:class:`LabelRow`), loaded when opened. When a batch
+The cache is an append-only JSONL file, one row per label (:class:`CachedLabel`), loaded when opened. When a batch
 fails (:class:`~swe_dagger.teachers.protocol.TeacherError`), the labels it did get are written before the error
 goes on, so the resumed run asks only for the rest.
 Each batch of new labels is appended with one ``write`` on an ``O_APPEND`` descriptor and fsync'd, so
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from swe_dagger.durable.files import append_bytes
 from swe_dagger.teachers.cost import TeacherUsage, usage_of
 from swe_dagger.teachers.protocol import Teacher, TeacherError, TeacherState
 
@@ -45,7 +45,7 @@ def turn_of(state: TeacherState) -> int:
 
 
 @dataclass(frozen=True)
-class LabelRow:
+class CachedLabel:
     """One cached (or recorded) label."""
 
     key: str
@@ -55,14 +55,14 @@ class LabelRow:
     label: str
 
     @staticmethod
-    def of(teacher_id: str, state: TeacherState, label: str) -> LabelRow:
-        return LabelRow(state_key(teacher_id, state), teacher_id, state.task.instance_id, turn_of(state), label)
+    def of(teacher_id: str, state: TeacherState, label: str) -> CachedLabel:
+        return CachedLabel(state_key(teacher_id, state), teacher_id, state.task.instance_id, turn_of(state), label)
 
 
 _FIELDS = {"key": str, "teacher_id": str, "task_id": str, "turn": int, "label": str}
 
 
-def parse_label_row(line: str, where: str) -> LabelRow:
+def parse_label_row(line: str, where: str) -> CachedLabel:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -72,10 +72,10 @@ def parse_label_row(line: str, where: str) -> LabelRow:
     for name, kind in _FIELDS.items():
         if not isinstance(data.get(name), kind):
             raise ValueError(f"{where}: field {name!r} missing or not {kind.__name__}")
-    return LabelRow(**{name: data[name] for name in _FIELDS})
+    return CachedLabel(**{name: data[name] for name in _FIELDS})
 
 
-def read_label_rows(path: Path, *, repair: bool = False) -> Iterator[LabelRow]:
+def read_label_rows(path: Path, *, repair: bool = False) -> Iterator[CachedLabel]:
     """The rows of a label JSONL file. ``repair``: cut a torn last line off the file (with a warning)."""
     data = path.read_bytes()
     body, _, tail = data.rpartition(b"\n")
@@ -90,20 +90,11 @@ def read_label_rows(path: Path, *, repair: bool = False) -> Iterator[LabelRow]:
             yield parse_label_row(line, f"{path}:{number}")
 
 
-def append_label_rows(path: Path, rows: Sequence[LabelRow]) -> None:
+def append_label_rows(path: Path, rows: Sequence[CachedLabel]) -> None:
     """Append rows in one write, then fsync."""
     if not rows:
         return
-    blob = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(blob)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_bytes(path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode())
 
 
 class CachedTeacher:
@@ -155,7 +146,7 @@ class CachedTeacher:
         return [self._labels[k] for k in keys]
 
     def _keep(self, teacher_id: str, states: Sequence[TeacherState], labels: Sequence[str | None]) -> None:
-        rows = [LabelRow.of(teacher_id, s, text) for s, text in zip(states, labels, strict=True) if text is not None]
+        rows = [CachedLabel.of(teacher_id, s, text) for s, text in zip(states, labels, strict=True) if text is not None]
         append_label_rows(self.path, rows)
         self._labels.update((r.key, r.label) for r in rows)
 

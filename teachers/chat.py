@@ -1,10 +1,10 @@
 """A teacher behind any OpenAI-compatible chat endpoint (a hosted frontier model, a local vLLM, ...).
 
 Transport failures (429, 5xx, timeouts, dropped connections) are retried by
-:class:`~swe_dagger.agents.openai_client.OpenAIClient`. A reply that is not a valid action (not exactly one bash
-block, per :func:`swe_dagger.envs.actions.parse_action`) is retried with the format error fed back to the model, as
-the env would; when ``invalid_retries`` are used up the batch fails with :class:`TeacherError` naming the task and
-the reply. An invalid label is never returned.
+:class:`~swe_dagger.agents.backends.openai_client.OpenAIClient`. A reply that is not a valid action (not exactly
+one bash block, per :func:`swe_dagger.envs.actions.parse_action`) is retried with the format error fed back to the
+model, as the env would; when ``invalid_retries`` are used up the batch fails with :class:`TeacherError` naming the task
+and the reply. An invalid label is never returned.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from swe_dagger.agents.openai_client import ClientConfig, OpenAIClient
-from swe_dagger.agents.openai_policy import chat_request
+from swe_dagger.agents.backends.openai import chat_request
+from swe_dagger.agents.backends.openai_client import ClientConfig, OpenAIClient
 from swe_dagger.agents.protocol import Conversation, Message, PolicyError, SamplingParams
 from swe_dagger.envs.actions import FormatError, parse_action
 from swe_dagger.teachers.protocol import TeacherError, TeacherState

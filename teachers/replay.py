@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from swe_dagger.teachers.cache import LabelRow, parse_label_row, state_key, turn_of
+from swe_dagger.teachers.cache import CachedLabel, parse_label_row, state_key, turn_of
 from swe_dagger.teachers.protocol import TeacherState
 
 
@@ -24,7 +24,7 @@ class ReplayMiss(LookupError):
     """No recorded label for a state."""
 
 
-def _rows_of_trajectory(data: dict[str, object], where: str) -> list[LabelRow]:
+def _rows_of_trajectory(data: dict[str, object], where: str) -> list[CachedLabel]:
     task_id, turns = data.get("task_id"), data.get("turns")
     if not isinstance(task_id, str) or not isinstance(turns, list):
         raise ValueError(f"{where}: a trajectory needs a string 'task_id' and a list 'turns'")
@@ -37,13 +37,13 @@ def _rows_of_trajectory(data: dict[str, object], where: str) -> list[LabelRow]:
             continue  # an unlabeled turn: nothing to replay there
         if not isinstance(label, str):
             raise ValueError(f"{where}: turns[{i}].teacher_label is not a string")
-        rows.append(LabelRow("", "", task_id, int(turn.get("index", i)), label))
+        rows.append(CachedLabel("", "", task_id, int(turn.get("index", i)), label))
     return rows
 
 
-def read_replay_file(path: Path) -> list[LabelRow]:
+def read_replay_file(path: Path) -> list[CachedLabel]:
     """All label rows of a JSONL file of label rows and/or trajectories."""
-    rows: list[LabelRow] = []
+    rows: list[CachedLabel] = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -71,7 +71,7 @@ class ReplayTeacher:
         path: str | Path | Sequence[str | Path] = (),
         strict: bool = True,
         recorded_teacher: str = "",
-        rows: Iterable[LabelRow] = (),
+        rows: Iterable[CachedLabel] = (),
     ) -> None:
         """``path``: one or more JSONL files; ``recorded_teacher``: whose hashed labels to use when the files
         hold several teachers' (default: the only one); ``rows``: labels given in memory instead."""

@@ -11,7 +11,7 @@ import pytest
 def vllm_python() -> str:
     """The interpreter that has vLLM (the setup_vllm.sh venv, or $SWE_DAGGER_VLLM_PYTHON). Without one the test is
     skipped, except under CI=true, where it fails: CI must run the vLLM tests."""
-    from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
+    from swe_dagger.agents.backends.vllm.install import VLLMUnavailable, find_vllm_python
 
     try:
         return find_vllm_python()

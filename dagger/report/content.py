@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swe_dagger.dagger.metrics import read_all
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.sinks import Axis, HParam, Reporter
+from swe_dagger.dagger.run.metrics import read_all
 from swe_dagger.envs.actions import FormatError, parse_action
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ def view_command(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the index in the default browser.")] = False,
 ) -> None:
     """Write a self-contained HTML viewer (no server, no network): an index of episodes and a page per episode."""
-    from swe_dagger.dagger.serialize import RecordFormatError
+    from swe_dagger.dagger.rollout.serialize import RecordFormatError
     from swe_dagger.dagger.view.site import write_site
 
     try:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from swe_dagger.dagger.dataset import read_trajectories
-from swe_dagger.dagger.durable import AppendLog
 from swe_dagger.dagger.records import Trajectory
-from swe_dagger.dagger.serialize import RecordFormatError, trajectory_from_json
+from swe_dagger.dagger.rollout.episode_log import read_trajectories
+from swe_dagger.dagger.rollout.serialize import RecordFormatError, trajectory_from_json
+from swe_dagger.durable.files import AppendLog
 
 _LOG = re.compile(r"^(train|eval)_iter_(\d{3,})\.jsonl$")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swe_dagger.dagger.durable import atomic_write_text
 from swe_dagger.dagger.view.assets import page
 from swe_dagger.dagger.view.episode_page import episode_body
 from swe_dagger.dagger.view.index_page import index_body
 from swe_dagger.dagger.view.load import EpisodeView, load_episodes
+from swe_dagger.durable.files import atomic_write_text
 
 
 def default_out(source: Path) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.serve import TransformersServer
 from swe_dagger.agents.tiny_student import build_tiny_student
 

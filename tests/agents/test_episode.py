@@ -13,8 +13,8 @@ import pytest
 
 import swe_dagger.envs  # noqa: F401  (registers swe_dagger/SWE-v0)
 from swe_dagger.agents.agent import Agent, AgentConfig
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.episode import run_episode
-from swe_dagger.agents.hf_policy import HFPolicy
 from swe_dagger.agents.prompts import SUBMIT_MARKER
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from swe_dagger.envs.actions import SUBMIT_MARKER as ENV_SUBMIT_MARKER

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.agents.agent import Agent
+from swe_dagger.agents.backends.hf import HFPolicy
+from swe_dagger.agents.backends.openai import OpenAIPolicy
 from swe_dagger.agents.factory import POLICY_BACKENDS, StudentConfig, make_policy
-from swe_dagger.agents.hf_policy import HFPolicy
-from swe_dagger.agents.openai_policy import OpenAIPolicy
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.sandbox.registry import UnknownNameError
 

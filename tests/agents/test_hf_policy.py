@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from swe_dagger.agents.agent import Agent
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import Completion, Conversation, Message, SamplingParams
 
 

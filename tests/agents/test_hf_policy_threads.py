@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import Message, SamplingParams
 
 

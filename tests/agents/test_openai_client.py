@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from swe_dagger.agents.openai_client import ClientConfig, OpenAIClient
+from swe_dagger.agents.backends.openai_client import ClientConfig, OpenAIClient
 from swe_dagger.agents.protocol import PolicyError
 
 from .conftest import FaultServer, Reply

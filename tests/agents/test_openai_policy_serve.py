@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from swe_dagger.agents.agent import Agent
-from swe_dagger.agents.hf_policy import HFPolicy
-from swe_dagger.agents.openai_client import ClientConfig, OpenAIClient
-from swe_dagger.agents.openai_policy import OpenAIPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
+from swe_dagger.agents.backends.openai import OpenAIPolicy
+from swe_dagger.agents.backends.openai_client import ClientConfig, OpenAIClient
 from swe_dagger.agents.protocol import Policy, PolicyError, SamplingParams
 from swe_dagger.agents.serve import TransformersServer, free_port
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from swe_dagger.agents.backends.vllm.engine import VLLMEngineConfig, VLLMEnginePolicy
+from swe_dagger.agents.backends.vllm.install import VLLMUnavailable, find_vllm_python
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.agents.vllm_engine import VLLMEngineConfig, VLLMEnginePolicy
-from swe_dagger.agents.vllm_install import VLLMUnavailable, find_vllm_python
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ ENGINE_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from swe_dagger.agents.protocol import Message, SamplingParams
-    from swe_dagger.agents.vllm_engine import VLLMEngineConfig, VLLMEnginePolicy
+    from swe_dagger.agents.backends.vllm.engine import VLLMEngineConfig, VLLMEnginePolicy
 
 
     def main(model, adapter, out):

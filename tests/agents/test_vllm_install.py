@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from swe_dagger.agents.openai_client import ClientConfig
+from swe_dagger.agents.backends.openai_client import ClientConfig
+from swe_dagger.agents.backends.vllm.install import INSTALL_HINT, VLLMUnavailable, find_vllm_python, require_vllm_module
+from swe_dagger.agents.backends.vllm.policy import VLLMPolicy, VLLMPolicyError
+from swe_dagger.agents.backends.vllm.server import VLLMServer, VLLMServerConfig, VLLMServerError, free_port
 from swe_dagger.agents.protocol import Message, PolicyError, SamplingParams
-from swe_dagger.agents.vllm_install import INSTALL_HINT, VLLMUnavailable, find_vllm_python, require_vllm_module
-from swe_dagger.agents.vllm_policy import VLLMPolicy, VLLMPolicyError
-from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig, VLLMServerError, free_port
 
 
 def _fake_python(tmp_path: Path, body: str) -> str:
@@ -42,7 +42,7 @@ def test_env_variable_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_nothing_found_lists_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SWE_DAGGER_VLLM_PYTHON", raising=False)
     monkeypatch.setenv("SWE_DAGGER_VLLM_VENV", str(tmp_path / "venv"))
-    monkeypatch.setattr("swe_dagger.agents.vllm_install.DEFAULT_VENV", str(tmp_path / "default"))
+    monkeypatch.setattr("swe_dagger.agents.backends.vllm.install.DEFAULT_VENV", str(tmp_path / "default"))
     with pytest.raises(VLLMUnavailable) as info:
         find_vllm_python()
     message = str(info.value)
@@ -119,8 +119,8 @@ def test_tied_checkpoint_on_a_foreign_server_refuses_in_place_reload(tiny_studen
 
 
 def test_factory_builder_connects_or_refuses(tmp_path: Path) -> None:
+    from swe_dagger.agents.backends.vllm.student import vllm_policy_from_config
     from swe_dagger.agents.factory import StudentConfig
-    from swe_dagger.agents.vllm_student import vllm_policy_from_config
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     with vllm_policy_from_config(StudentConfig(backend="vllm", model="my-student", base_url=url)) as policy:

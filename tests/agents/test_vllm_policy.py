@@ -15,11 +15,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from swe_dagger.agents.backends.vllm.admin import VLLMAdmin
+from swe_dagger.agents.backends.vllm.policy import VLLMPolicy, VLLMPolicyError
+from swe_dagger.agents.backends.vllm.server import VLLMServer, VLLMServerConfig
 from swe_dagger.agents.protocol import Completion, Message, Policy, SamplingParams, WeightSyncable
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.agents.vllm_admin import VLLMAdmin
-from swe_dagger.agents.vllm_policy import VLLMPolicy, VLLMPolicyError
-from swe_dagger.agents.vllm_server import VLLMServer, VLLMServerConfig
 
 pytestmark = [pytest.mark.vllm, pytest.mark.serve]
 

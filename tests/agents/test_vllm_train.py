@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from swe_dagger.agents.backends.vllm.admin import VLLMAdmin
+from swe_dagger.agents.backends.vllm.student import VLLMStudent, VLLMStudentConfig
 from swe_dagger.agents.protocol import Completion, Message, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.agents.vllm_admin import VLLMAdmin
-from swe_dagger.agents.vllm_student import VLLMStudent, VLLMStudentConfig
 from swe_dagger.dagger.config import SFTConfig
-from swe_dagger.dagger.sft_data import SFTExample
+from swe_dagger.dagger.sft.checkpoints import load_student, save_checkpoint, with_lora
+from swe_dagger.dagger.sft.examples import SFTExample
+from swe_dagger.dagger.sft.trainer import train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
-from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft, with_lora
 
 pytestmark = [pytest.mark.vllm, pytest.mark.serve, pytest.mark.slow]
 

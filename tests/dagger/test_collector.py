@@ -10,12 +10,12 @@ from contextlib import closing
 from pathlib import Path
 
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
-from swe_dagger.dagger.collector import Collector, EpisodeSpec
-from swe_dagger.dagger.env_worker import make_swe_env
 from swe_dagger.dagger.records import Trajectory
-from swe_dagger.dagger.serialize import trajectory_from_json, trajectory_to_json
+from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.rollout.serialize import trajectory_from_json, trajectory_to_json
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swe_dagger.dagger import dataset, metrics
-from swe_dagger.dagger.compare import CompareError, compare, estimate, load_run
 from swe_dagger.dagger.config import load_config, save_resolved
+from swe_dagger.dagger.eval.compare import CompareError, compare, estimate, load_run
 from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.rollout import episode_log
+from swe_dagger.dagger.run import metrics
 
 TASKS = ("t0", "t1", "t2", "t3")
 LABEL = "look\n```bash\ngrep -n 'def area' shapes/core.py\n```"
@@ -32,10 +33,10 @@ def write_run(run_dir: Path, mode: str, seed: int, resolved: dict[int, list[bool
     """A finished run: config.yaml, then per iteration the eval episode log and the metrics file."""
     save_resolved(load_config(None, [f"mode={mode}", f"seed={seed}", f"run_dir={run_dir}"]), run_dir)
     for i, outcome in resolved.items():
-        log = dataset.episode_log(run_dir, "eval", i)
+        log = episode_log.episode_log(run_dir, "eval", i)
         trajs = [_episode(e, t, r, agree, e % 2 == 0, i) for e, (t, r) in enumerate(zip(TASKS, outcome, strict=True))]
         for traj in trajs:
-            dataset.append_trajectory(log, traj)
+            episode_log.append_trajectory(log, traj)
         stats = metrics.rollout_stats(trajs)
         metrics.write_metrics(run_dir, metrics.IterationMetrics(
             iteration=i, beta=0.5, rollout=stats, eval=stats, new_labels=4, dataset_labels=4 * (i + 1),

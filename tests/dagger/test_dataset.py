@@ -7,17 +7,10 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.dataset import (
-    aggregate,
-    append_trajectory,
-    episode_log,
-    label_rows,
-    labels_path,
-    read_trajectories,
-    write_iteration_labels,
-)
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.serialize import RecordFormatError
+from swe_dagger.dagger.rollout.episode_log import append_trajectory, episode_log, read_trajectories
+from swe_dagger.dagger.rollout.serialize import RecordFormatError
+from swe_dagger.dagger.sft.dataset import aggregate, label_rows, labels_path, write_iteration_labels
 
 
 def make_traj(iteration: int, episode: int, authors: str = "st") -> Trajectory:

@@ -16,9 +16,9 @@ import pytest
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.dagger.config import load_config, save_resolved
-from swe_dagger.dagger.dataset import labels_path, read_labels, write_iteration_labels
-from swe_dagger.dagger.export import export_trl
-from swe_dagger.dagger.sft_data import encode_row
+from swe_dagger.dagger.sft.dataset import labels_path, read_labels, write_iteration_labels
+from swe_dagger.dagger.sft.examples import encode_row
+from swe_dagger.dagger.sft.export import export_trl
 from swe_dagger.dagger.sft_loss import IGNORE
 
 from .test_dataset import make_traj

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.advantages import group_advantages, group_metrics, trajectory_advantages
+from swe_dagger.dagger.grpo.advantages import group_advantages, group_metrics, trajectory_advantages
 from swe_dagger.dagger.records import Trajectory
 
 # rewards [1, 0, 0, 1]: mean 0.5, centred ±0.5, unbiased var = 4 * 0.25 / 3 = 1/3

@@ -19,12 +19,12 @@ from swe_dagger.dagger.config import (
     phase_plan,
     save_resolved,
 )
-from swe_dagger.dagger.grpo_groups import StepGroups, episode_rewards, extra_groups, groups_of
-from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
-from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
-from swe_dagger.dagger.metrics import read_all, rollout_stats
-from swe_dagger.dagger.progress import Display
+from swe_dagger.dagger.grpo.groups import StepGroups, episode_rewards, extra_groups, groups_of
+from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.run.metrics import read_all, rollout_stats
+from swe_dagger.dagger.run.progress import Display
 from swe_dagger.envs.shaped_reward import shaped_reward
 from swe_dagger.envs.task import Task
 

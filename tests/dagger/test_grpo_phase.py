@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.dataset import episode_log, read_trajectories
-from swe_dagger.dagger.episodes import CollectRequest, episode_spec
-from swe_dagger.dagger.grpo_metrics import GRPOStepMetrics, group_stats, write_grpo_metrics
-from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
-from swe_dagger.dagger.metrics import IterationMetrics, read_all, rollout_stats, write_metrics
-from swe_dagger.dagger.plot import plot_curves
+from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
+from swe_dagger.dagger.rollout.episodes import CollectRequest, episode_spec
+from swe_dagger.dagger.run.metrics import IterationMetrics, read_all, rollout_stats, write_metrics
+from swe_dagger.dagger.run.plot import plot_curves
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

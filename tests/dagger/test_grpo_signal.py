@@ -20,13 +20,13 @@ import torch
 from safetensors.torch import load_file
 
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
-from swe_dagger.dagger import episodes
 from swe_dagger.dagger.config import load_config
-from swe_dagger.dagger.dataset import episode_log, read_trajectories
-from swe_dagger.dagger.episodes import CollectRequest, episode_spec
-from swe_dagger.dagger.grpo_groups import episode_rewards
-from swe_dagger.dagger.grpo_metrics import group_stats
+from swe_dagger.dagger.grpo.groups import episode_rewards
+from swe_dagger.dagger.grpo.metrics import group_stats
 from swe_dagger.dagger.loop import train
+from swe_dagger.dagger.rollout import episodes
+from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
+from swe_dagger.dagger.rollout.episodes import CollectRequest, episode_spec
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

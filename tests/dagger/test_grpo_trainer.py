@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from swe_dagger.agents.agent import Agent
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import SamplingParams
-from swe_dagger.dagger.advantages import trajectory_advantages
 from swe_dagger.dagger.config import GRPOConfig, SFTConfig, TemperatureSchedule
+from swe_dagger.dagger.grpo.advantages import trajectory_advantages
+from swe_dagger.dagger.grpo.batch import RLSequence, collate_rl
+from swe_dagger.dagger.grpo.update import grpo_update, rl_sequences, sft_examples
+from swe_dagger.dagger.grpo.window import split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
-from swe_dagger.dagger.grpo_trainer import grpo_update, rl_sequences, sft_examples
-from swe_dagger.dagger.grpo_window import split_tails, window, window_logits, window_logprobs
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.rl_batch import RLSequence, collate_rl
-from swe_dagger.dagger.trainer import load_student
+from swe_dagger.dagger.sft.checkpoints import load_student
 
 AGENT = Agent()
 PREFIX = AGENT.initial_messages("area() returns wrong results; tests/test_core.py::test_area fails.")

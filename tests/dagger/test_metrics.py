@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.metrics import IterationMetrics, agrees, read_all, rollout_stats, write_metrics
-from swe_dagger.dagger.plot import plot_curves
 from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.run.metrics import IterationMetrics, agrees, read_all, rollout_stats, write_metrics
+from swe_dagger.dagger.run.plot import plot_curves
 
 
 def reply(thought: str, cmd: str) -> str:

@@ -15,13 +15,13 @@ import pytest
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
-from swe_dagger.dagger.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.config import DaggerConfig, EnvConfig, RunConfig
-from swe_dagger.dagger.env_worker import make_swe_env
-from swe_dagger.dagger.episodes import CollectRequest, episode_spec
-from swe_dagger.dagger.overlap import Lookahead
-from swe_dagger.dagger.prefetch import Prefetch
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.rollout.episodes import CollectRequest, episode_spec
+from swe_dagger.dagger.rollout.overlap import Lookahead
+from swe_dagger.dagger.rollout.prefetch import Prefetch
 from swe_dagger.envs.swe_env import SWEEnv
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher

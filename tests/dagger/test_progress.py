@@ -14,11 +14,11 @@ import pytest
 from rich.console import Console
 
 from swe_dagger.dagger.config import load_config
-from swe_dagger.dagger.grpo_metrics import GroupStats, GRPOStepMetrics, SignalStats
-from swe_dagger.dagger.grpo_trainer import GRPOUpdateResult
-from swe_dagger.dagger.metrics import IterationMetrics, RolloutStats
-from swe_dagger.dagger.progress import Display
-from swe_dagger.dagger.run_context import _default_suite_files
+from swe_dagger.dagger.grpo.metrics import GroupStats, GRPOStepMetrics, SignalStats
+from swe_dagger.dagger.grpo.update import GRPOUpdateResult
+from swe_dagger.dagger.run.context import _default_suite_files
+from swe_dagger.dagger.run.metrics import IterationMetrics, RolloutStats
+from swe_dagger.dagger.run.progress import Display
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.synth import default_suite
 from swe_dagger.envs.task import Task

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.dagger.config import ConfigError, RunConfig, load_config, load_resolved, save_resolved
-from swe_dagger.dagger.dataset import label_rows, labels_path, read_labels, write_iteration_labels
-from swe_dagger.dagger.provenance import (
+from swe_dagger.dagger.rollout.serialize import trajectory_from_json, trajectory_to_json
+from swe_dagger.dagger.run.provenance import (
     git_commit,
     held_out_tasks_of,
     record_run_provenance,
@@ -23,7 +23,7 @@ from swe_dagger.dagger.provenance import (
     tasks_hash,
     teacher_model,
 )
-from swe_dagger.dagger.serialize import trajectory_from_json, trajectory_to_json
+from swe_dagger.dagger.sft.dataset import label_rows, labels_path, read_labels, write_iteration_labels
 from swe_dagger.envs.task import Task
 
 from .test_dataset import make_traj

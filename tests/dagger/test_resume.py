@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_dagger.dagger.dataset import episode_log, read_trajectories
+from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

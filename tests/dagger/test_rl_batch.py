@@ -14,16 +14,16 @@ from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Conversation
 from swe_dagger.agents.tiny_student import CHAT_TEMPLATE as TINY_STUDENT_TEMPLATE
-from swe_dagger.dagger.advantages import trajectory_advantages
-from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
-from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.rl_batch import (
+from swe_dagger.dagger.grpo.advantages import trajectory_advantages
+from swe_dagger.dagger.grpo.batch import (
     RLBatchError,
     TokenSource,
     collate_rl,
     student_turn_sequences,
     trajectory_sequence,
 )
+from swe_dagger.dagger.grpo_loss import grpo_loss, token_logprobs
+from swe_dagger.dagger.records import Trajectory, Turn
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

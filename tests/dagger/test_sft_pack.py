@@ -14,11 +14,12 @@ import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import SFTConfig
-from swe_dagger.dagger.dataset import LabelRow
-from swe_dagger.dagger.sft_data import SFTExample, encode_rows
+from swe_dagger.dagger.sft.checkpoints import load_student, with_lora
+from swe_dagger.dagger.sft.dataset import LabelRow
+from swe_dagger.dagger.sft.examples import SFTExample, encode_rows
+from swe_dagger.dagger.sft.pack import collate_packed, pack_examples
+from swe_dagger.dagger.sft.trainer import batch_loss, micro_batches, train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
-from swe_dagger.dagger.sft_pack import collate_packed, pack_examples
-from swe_dagger.dagger.trainer import batch_loss, load_student, micro_batches, train_sft, with_lora
 
 ACTIONS = [
     "THOUGHT: list the files.\n\n```bash\nls -la src\n```",
@@ -202,7 +203,7 @@ def test_packed_training_learns_and_falls_back_without_4d_masks(qwen: tuple[Path
 
 
 def test_a_token_budget_counts_the_packed_tokens(qwen: tuple[Path, Any]) -> None:
-    from swe_dagger.dagger.trainer import budgeted
+    from swe_dagger.dagger.sft.trainer import budgeted
 
     examples, keys = examples_of(qwen[1], 200)
     packed = pack_examples(examples, keys, 4096)

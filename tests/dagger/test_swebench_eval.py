@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from swebench.harness.utils import get_predictions_from_file
 
-from swe_dagger.dagger.swebench_eval import SwebenchEvalConfig, TeacherActor, evaluate_swebench
+from swe_dagger.dagger.eval.swebench import SwebenchEvalConfig, TeacherActor, evaluate_swebench
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swebench.harness import run_harness
 from swe_dagger.envs.task import Task
@@ -95,7 +95,7 @@ def test_empty_submission_is_not_resolved_and_harness_agrees(mimic_dir: tuple[Ta
 
 def test_cli_names_an_unknown_instance(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
     _, out = mimic_dir
-    code = ("import typer, sys; from swe_dagger.dagger.swebench_cli import register; app = typer.Typer(); "
+    code = ("import typer, sys; from swe_dagger.dagger.eval.swebench_cli import register; app = typer.Typer(); "
             "register(app); app.command('noop')(lambda: None); app()")
     proc = subprocess.run([sys.executable, "-c", code, "swebench-eval", "--out", str(tmp_path / "o"), "--dataset",
                            str(out / "instance.jsonl"), "--repo-specs", str(out / "repo_specs.json"),

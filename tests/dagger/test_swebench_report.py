@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swe_dagger.dagger.swebench_report import ERROR_CHARS, InstanceOutcome, problem_lines
+from swe_dagger.dagger.eval.swebench_report import ERROR_CHARS, InstanceOutcome, problem_lines
 
 
 def outcome(iid: str, status: str, error: str | None = None) -> InstanceOutcome:

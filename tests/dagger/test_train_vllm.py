@@ -21,15 +21,15 @@ import pytest
 import torch
 
 from swe_dagger.agents.agent import Agent, AgentConfig
-from swe_dagger.agents.hf_policy import HFPolicy
+from swe_dagger.agents.backends.hf import HFPolicy
+from swe_dagger.agents.backends.vllm.install import PYTHON_ENV, VLLMUnavailable
 from swe_dagger.agents.protocol import Conversation, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
-from swe_dagger.agents.vllm_install import PYTHON_ENV, VLLMUnavailable
 from swe_dagger.dagger.config import load_config
-from swe_dagger.dagger.dataset import episode_log, read_trajectories
 from swe_dagger.dagger.loop import train
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.trainer import load_student
+from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
+from swe_dagger.dagger.sft.checkpoints import load_student
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,11 @@ import torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Message
 from swe_dagger.dagger.config import ConfigError, SFTConfig
-from swe_dagger.dagger.dataset import LabelRow
-from swe_dagger.dagger.sft_data import encode_rows, prompt_ids
+from swe_dagger.dagger.sft.checkpoints import load_student, save_checkpoint
+from swe_dagger.dagger.sft.dataset import LabelRow
+from swe_dagger.dagger.sft.examples import SFTExample, encode_rows, prompt_ids
+from swe_dagger.dagger.sft.trainer import train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
-from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
 
 LABELS = [
     "THOUGHT: look at the code.\n\n```bash\nsed -n '1,20p' src/mod.py\n```",
@@ -72,7 +74,7 @@ def test_full_finetune_lowers_loss_changes_weights_and_reloads(tiny_student_dir:
 
 
 def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tmp_path: Path) -> None:
-    from swe_dagger.dagger.trainer import with_lora
+    from swe_dagger.dagger.sft.checkpoints import with_lora
 
     model, tok = load_student(tiny_student_dir)
     model = with_lora(model, SFTConfig(lora=True, lora_r=4))
@@ -91,18 +93,32 @@ def test_lora_trains_adapters_only_and_saves_adapters(tiny_student_dir: Path, tm
     assert torch.allclose(reloaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
 
 
+def right_padded(examples: Sequence[SFTExample], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch: ``input_ids``, ``attention_mask``, ``labels`` (padding is ``IGNORE``)."""
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
 def test_left_padded_target_logits_give_the_full_logits_loss(tiny_student_dir: Path) -> None:
     """The fast path (left padding, logits for the target positions only) computes the same loss and gradients as
     right padding with every position's logits."""
-    from swe_dagger.dagger.sft_data import collate, collate_left
+    from swe_dagger.dagger.sft.examples import collate_left
+    from swe_dagger.dagger.sft.trainer import target_logits
     from swe_dagger.dagger.sft_loss import sft_loss
-    from swe_dagger.dagger.trainer import target_logits
 
     model, tok = load_student(tiny_student_dir)
     examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
     assert len({len(e.input_ids) for e in examples}) == 3  # rows of different lengths: padding really happens
 
-    right = collate(examples, tok.pad_token_id)
+    right = right_padded(examples, tok.pad_token_id)
     full, _ = sft_loss(model(input_ids=right["input_ids"], attention_mask=right["attention_mask"]).logits,
                        right["labels"])
     full.backward()
@@ -126,8 +142,9 @@ BF16_ROUNDTRIP = """
 import sys, torch
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.dagger.config import ConfigError, SFTConfig
-from swe_dagger.dagger.sft_data import encode_rows
-from swe_dagger.dagger.trainer import load_student, save_checkpoint, train_sft
+from swe_dagger.dagger.sft.examples import encode_rows
+from swe_dagger.dagger.sft.checkpoints import load_student, save_checkpoint
+from swe_dagger.dagger.sft.trainer import train_sft
 sys.path.insert(0, sys.argv[3])
 from test_trainer import rows
 model, tok = load_student(sys.argv[1])

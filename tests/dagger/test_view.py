@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.agents.protocol import Message
-from swe_dagger.dagger.dataset import append_trajectory, episode_log
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.serialize import trajectory_to_json
+from swe_dagger.dagger.rollout.episode_log import append_trajectory, episode_log
+from swe_dagger.dagger.rollout.serialize import trajectory_to_json
 from swe_dagger.dagger.view.load import load_episodes
 from swe_dagger.dagger.view.site import write_site
 

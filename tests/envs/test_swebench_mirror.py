@@ -28,7 +28,7 @@ mimic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mimic)
 
 CACHE = Path(os.environ.get("SWE_DAGGER_CACHE", Path.home() / ".cache" / "swe-dagger")) / "test-swebench-local"
-CLI = ("import typer; from swe_dagger.dagger.swebench_cli import register; app = typer.Typer(); "
+CLI = ("import typer; from swe_dagger.dagger.eval.swebench_cli import register; app = typer.Typer(); "
        "register(app); app.command('noop')(lambda: None); app()")
 
 

@@ -14,7 +14,8 @@ import pytest
 import typer
 from click.testing import Result
 
-from swe_dagger.dagger import run_cli, swebench_cli
+from swe_dagger.dagger import run_cli
+from swe_dagger.dagger.eval import swebench_cli
 
 _spec = importlib.util.spec_from_file_location("dagger_fixtures", Path(__file__).parents[1] / "dagger" / "conftest.py")
 assert _spec is not None and _spec.loader is not None
@@ -25,7 +26,7 @@ tiny_student_dir = _dagger.tiny_student_dir
 
 HOLD = """
 import sys
-from swe_dagger.dagger.dir_lock import DirLock
+from swe_dagger.dagger.run.dir_lock import DirLock
 lock = DirLock(sys.argv[1]).acquire()
 print("locked", flush=True)
 sys.stdin.read()  # hold until the test closes stdin

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from swe_dagger.dagger.checkpoint_files import CheckpointError, check_checkpoint
+from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

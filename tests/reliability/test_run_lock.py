@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_dagger.dagger.dir_lock import DirLock, DirLockedError
+from swe_dagger.dagger.run.dir_lock import DirLock, DirLockedError
 from swe_dagger.envs.loading import save_tasks
 from swe_dagger.envs.task import Task
 

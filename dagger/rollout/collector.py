@@ -1,0 +1,224 @@
+"""The collector: episodes over N concurrent envs, the mixture policy acting, the teacher labeling every state.
+
+Episodes run in *waves* of ``num_envs`` (episode indices [0, N), [N, 2N), ...), all turns of a wave in lock step:
+
+1. the actor of each live episode is drawn (``ActorChooser``, seeded per episode);
+2. each state is rendered by the agent; the workspace diffs are read in parallel;
+3. ONE teacher call labels every state that needs it: teacher-acted states (their label is the action — no second
+   call) and, when labeling, every student-acted state;
+4. ONE student call generates the replies of all student-acted states;
+5. the chosen actions are stepped in parallel; finished episodes become frozen ``Trajectory`` records.
+
+A wave's batches depend only on the wave, so re-running it after a crash reproduces its episodes exactly; the
+caller is told which episodes it already has and only the others are handed back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams, StateRenderer
+from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.rollout.env_worker import EnvWorker, Reset
+from swe_dagger.dagger.rollout.prefetch import Prefetch, close_ready
+from swe_dagger.dagger.run.provenance import teacher_model
+from swe_dagger.dagger.schedule import ActorChooser, MixingMode, derive_seed
+from swe_dagger.envs.task import Task
+from swe_dagger.teachers.protocol import Teacher, TeacherState
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """What to run: which task, under which β and seed, and whether student states get teacher labels."""
+
+    iteration: int
+    episode: int
+    task_id: str
+    beta: float
+    seed: int
+    label: bool = True
+
+
+@dataclass
+class _Live:
+    """Main-thread bookkeeping of one running episode (never shared with workers)."""
+
+    spec: EpisodeSpec
+    worker: EnvWorker
+    chooser: ActorChooser
+    task: Task
+    prefix: Conversation
+    turns: list[Turn] = field(default_factory=list)
+    teacher_calls: int = 0
+    env_s: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Collector:
+    """Runs episode specs with a student ``Policy`` and a ``Teacher`` over ``num_envs`` env workers. An episode
+    whose env a ``prepared`` :class:`~swe_dagger.dagger.rollout.prefetch.Prefetch` reset ahead starts in that env."""
+
+    def __init__(
+        self,
+        make_env: Callable[[], Any],
+        num_envs: int,
+        agent: Any,
+        policy: Policy,
+        teacher: Teacher | None,
+        *,
+        sampling: SamplingParams,
+        mixing: MixingMode,
+        max_turns: int,
+        count_tokens: Callable[[str], int] | None = None,
+        model_version: str = "",
+        prepared: Prefetch | None = None,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        # envs reset ahead for some episodes (``rollout overlap``): a wave takes them instead of resetting its own
+        self._prepared = prepared.take() if prepared is not None else {}
+        self.prepared_used = 0
+        self.agent: StateRenderer = agent
+        self._initial = agent.initial_messages
+        self.policy, self.teacher = policy, teacher
+        self.sampling, self.mixing, self.max_turns = sampling, mixing, max_turns
+        self.count_tokens, self.model_version = count_tokens, model_version
+        self._teacher_model = teacher_model(teacher)
+        self._closed = False
+        self._pool = ThreadPoolExecutor(max_workers=num_envs, thread_name_prefix="env")
+        try:
+            self.workers = list(self._pool.map(lambda _: EnvWorker(make_env), range(num_envs)))
+        except BaseException:
+            self.workers = []
+            self.close()
+            raise
+
+    def run(
+        self,
+        specs: Sequence[EpisodeSpec],
+        on_episode: Callable[[Trajectory], None],
+        *,
+        done: frozenset[int] = frozenset(),
+    ) -> None:
+        """Run ``specs`` wave by wave; ``on_episode`` gets each finished episode not in ``done``, in index order."""
+        n = len(self.workers)
+        for start in range(0, len(specs), n):
+            wave = list(specs[start : start + n])
+            if all(s.episode in done for s in wave):
+                continue
+            for traj in sorted(self._run_wave(wave), key=lambda t: t.episode):
+                if traj.episode not in done:
+                    on_episode(traj)
+
+    def _run_wave(self, wave: list[EpisodeSpec]) -> list[Trajectory]:
+        resets = list(self._pool.map(self._reset, range(len(wave)), wave))
+        live = [
+            _Live(spec, worker, ActorChooser(self.mixing, spec.beta, self.max_turns, derive_seed(spec.seed, "mix")),
+                  r.task, self._initial(r.observation))
+            for spec, worker, r in zip(wave, self.workers, resets, strict=False)
+        ]
+        finished: list[Trajectory] = []
+        step_index = 0
+        while live:
+            finished.extend(self._tick(live, step_index))
+            live = [ep for ep in live if not any(t.episode == ep.spec.episode for t in finished)]
+            step_index += 1
+        return finished
+
+    def _reset(self, k: int, spec: EpisodeSpec) -> Reset:
+        """Worker ``k`` reset for ``spec``: the env prepared for it if there is one (the worker's own closes)."""
+        ready = self._prepared.pop((spec.task_id, spec.seed), None)
+        if ready is None:
+            return self.workers[k].reset(spec.task_id, spec.seed)
+        self.workers[k], old = ready.worker, self.workers[k]
+        self.prepared_used += 1
+        old.close()
+        return ready.reset
+
+    def _tick(self, live: list[_Live], step_index: int) -> list[Trajectory]:
+        """One turn of every live episode; returns the episodes that ended."""
+        actors = [ep.chooser.actor(len(ep.turns)) for ep in live]
+        convs = [self.agent.render(ep.prefix, [(t.action, t.observation) for t in ep.turns], self.count_tokens)
+                 for ep in live]
+        wants_label = [a == "teacher" or ep.spec.label for a, ep in zip(actors, live, strict=True)]
+        labels = self._label([ep for ep, w in zip(live, wants_label, strict=True) if w],
+                             [c for c, w in zip(convs, wants_label, strict=True) if w])
+        label_of = dict(zip([i for i, w in enumerate(wants_label) if w], labels, strict=True))
+        student_idx = [i for i, a in enumerate(actors) if a == "student"]
+        completions = self._generate([convs[i] for i in student_idx], live, step_index)
+        completion_of = dict(zip(student_idx, completions, strict=True))
+        actions = [label_of[i] if a == "teacher" else completion_of[i].text for i, a in enumerate(actors)]
+        steps = list(self._pool.map(lambda p: p[0].worker.step(p[1]), zip(live, actions, strict=True)))
+        ended = []
+        for i, (ep, step) in enumerate(zip(live, steps, strict=True)):
+            ep.env_s += step.seconds
+            ep.teacher_calls += int(i in label_of)
+            comp = completion_of.get(i)
+            ep.turns.append(Turn(
+                index=len(ep.turns), author=actors[i], action=actions[i], teacher_label=label_of.get(i),
+                observation=step.observation, format_error=step.format_error,
+                token_ids=comp.token_ids if comp else None, logprobs=comp.logprobs if comp else None,
+                model_version=(comp.model_version or self.model_version) if comp else "",
+            ))
+            if step.terminated or step.truncated:
+                ended.append(self._trajectory(ep, step))
+        return ended
+
+    def _label(self, eps: list[_Live], convs: list[Conversation]) -> list[str]:
+        if not eps:
+            return []
+        if self.teacher is None:
+            raise RuntimeError("a teacher label was needed (β > 0 or labeling on) but the collector has no teacher")
+        diffs = list(self._pool.map(lambda ep: ep.worker.diff(), eps))
+        states = [TeacherState(ep.task, conv, d) for ep, conv, d in zip(eps, convs, diffs, strict=True)]
+        labels = self.teacher.label(states)
+        if len(labels) != len(states):
+            raise RuntimeError(f"teacher {self.teacher.teacher_id} returned {len(labels)} labels for {len(states)}")
+        return labels
+
+    def _generate(self, convs: list[Conversation], live: list[_Live], step_index: int) -> list[Completion]:
+        if not convs:
+            return []
+        seed = derive_seed(*(ep.spec.seed for ep in live), step_index)
+        completions = self.policy.generate(convs, replace(self.sampling, seed=seed % 2**31))
+        if len(completions) != len(convs):
+            raise RuntimeError(f"student policy returned {len(completions)} completions for {len(convs)} prompts")
+        return completions
+
+    def _trajectory(self, ep: _Live, last: Any) -> Trajectory:
+        return Trajectory(
+            task_id=ep.spec.task_id, prefix=ep.prefix, turns=tuple(ep.turns), reward=last.reward,
+            resolution=last.resolution, terminated=last.terminated, truncated=last.truncated, error=last.error,
+            iteration=ep.spec.iteration, beta=ep.spec.beta, seed=ep.spec.seed, episode=ep.spec.episode,
+            teacher_calls=ep.teacher_calls,
+            timings={"wall_s": time.perf_counter() - ep.started, "env_s": ep.env_s},
+            patch=last.patch if last.patch is not None or last.error else ep.worker.diff(),
+            failed_tests=last.failed_tests,
+            teacher_id=self.teacher.teacher_id if self.teacher is not None and ep.teacher_calls else None,
+            teacher_model=self._teacher_model if ep.teacher_calls else None,
+            student_version=self.model_version,
+            tampered=last.tampered,
+        )
+
+    def close(self) -> None:
+        """Close every env (and its sandbox), prepared ones not used included; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for worker in self.workers:
+                worker.close()
+        finally:
+            self._pool.shutdown(wait=True)
+            unused, self._prepared = list(self._prepared.values()), {}
+            close_ready(unused)
+
+    def __enter__(self) -> Collector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
