@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--style", default="visible", help="oracle label style: visible or patch")
     ap.add_argument("--find", default="outline", help="visible style's look: outline (all defs) or name")
     ap.add_argument("--max-tasks", type=int, default=None, help="cap on tasks (default: all)")
+    ap.add_argument("--reproduce", action="store_true", help="oracle runs the failing tests before its first edit")
     ap.add_argument("--kinds", nargs="+", default=None, help="only synthesized tasks of these mutation kinds")
     ap.add_argument("--corruptions", type=int, default=20, help="corrupted mid-episode runs")
     ap.add_argument("--sandbox", default="local")
@@ -105,7 +106,7 @@ def main() -> None:
         tasks = tasks_of_kinds(tasks, tuple(args.kinds), "bench/teachers.py")
     tasks = tasks[: args.max_tasks] if args.max_tasks else tasks
     env = gymnasium.make("swe_dagger/SWE-v0", tasks=tasks, sandbox=args.sandbox, max_turns=args.max_turns)
-    oracle = OracleTeacher(style=args.style, find=args.find)
+    oracle = OracleTeacher(style=args.style, find=args.find, reproduce=args.reproduce)
     clean, messy = Timings(), Timings()
     failed: list[str] = []
     rng = random.Random(args.seed)

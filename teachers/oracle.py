@@ -20,6 +20,8 @@ It decides purely from ``(task, messages, workspace_diff)``, deterministically, 
      A new file, or a line sed cannot write (no final newline, a carriage return), falls back to a patch;
    * ``patch``: a single-hunk ``git apply`` per region that turns what the workspace has there into gold's text
      (it applies a missing gold hunk, finishes a half-applied one, or undoes a wrong edit);
+   (``reproduce=True``: before the first edit, from an untouched workspace, run the failing tests with short
+   tracebacks, whose last frame in the repository names the line a raising bug is on);
 4. when the workspace matches gold, run the FAIL_TO_PASS tests that exist before the test patch;
 5. submit.
 States a student created (wrong edits, deleted files, stray files, garbage) are just other diffs: the
@@ -67,6 +69,9 @@ class OracleConfig:
     long output is elided by a short prompt), ``name`` greps the named function's ``def`` line (``grep -n 'def
     NAME(' FILE``: one short line to copy the view's start from; the student must copy the function name, which a
     pretrained student does and the tiny one did not, see README)."""
+    reproduce: bool = False
+    """Run the failing tests (``pytest -x --tb=short``) once after the look, before any edit: the traceback shows
+    the line a raising bug is on (e.g. swapped arguments), so the edit's line number is in an observation."""
 
 
 STYLES = ("visible", "patch")
@@ -86,13 +91,14 @@ class OracleTeacher:
         context: int = 3,
         style: str = "visible",
         find: str = "outline",
+        reproduce: bool = False,
     ) -> None:
         """Keyword arguments are the fields of :class:`OracleConfig` (so a factory can pass options by name)."""
         if style not in STYLES:
             raise ValueError(f"oracle style {style!r} is not one of {', '.join(STYLES)}")
         if find not in FINDS:
             raise ValueError(f"oracle find {find!r} is not one of {', '.join(FINDS)}")
-        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context, style, find)
+        self.config = OracleConfig(look_first, run_tests, max_repair_lines, context, style, find, reproduce)
 
     @property
     def teacher_id(self) -> str:
@@ -103,7 +109,7 @@ class OracleTeacher:
             plan = "plan=5" if c.find == "name" else "plan=3"  # plan=5: fixed-length views after a look by name
             return (
                 f"oracle:{plan},style=visible,look={int(c.look_first)},tests={int(c.run_tests)},"
-                f"max={c.max_repair_lines},ctx={c.context}"
+                f"max={c.max_repair_lines},ctx={c.context}" + (",repro=1" if c.reproduce else "")
             )
         return (
             f"oracle:plan=2,look={int(c.look_first)},tests={int(c.run_tests)},max={c.max_repair_lines},ctx={c.context}"
@@ -228,7 +234,7 @@ class _Plan:
         """The tracked files the planned step restores from git (for :meth:`fallback`)."""
 
     def step(self) -> tuple[str, str]:
-        return self._look() or self._strays() or self._gold_files() or self._finish()
+        return self._look() or self._reproduce() or self._strays() or self._gold_files() or self._finish()
 
     def _look(self) -> tuple[str, str] | None:
         if not self.config.look_first:
@@ -253,6 +259,15 @@ class _Plan:
                 cmd.look_command(f.path, first, last),
             )
         return None
+
+    def _reproduce(self) -> tuple[str, str] | None:
+        if not self.config.reproduce or self.ws or self.ws_removed:
+            return None
+        files = f2p_test_targets(self.task)
+        command = cmd.reproduce_command(files) if files else None
+        if command is None or command in self.previous:
+            return None
+        return "Run the failing tests to see where they fail.", command
 
     def _strays(self) -> tuple[str, str] | None:
         remove = sorted(p for p, f in self.ws.items() if p not in self.gold_paths and (f.is_new or f.is_rename))

@@ -88,4 +88,13 @@ def test_command(targets: Sequence[str]) -> str:
     return f"PYTHONDONTWRITEBYTECODE=1 python -m pytest -q -p no:cacheprovider {quote_paths(targets)} 2>&1 | tail -n 25"
 
 
+def reproduce_command(targets: Sequence[str]) -> str:
+    """The failing tests up to the first failure, with short tracebacks: the last frame in the repository's code names
+    the file and line where an exception came from (``path:LINE: in func``), a line number the edit can copy."""
+    return (
+        "PYTHONDONTWRITEBYTECODE=1 python -m pytest -x -q --tb=short -p no:cacheprovider "
+        f"{quote_paths(targets)} 2>&1 | tail -n 30"
+    )
+
+
 SUBMIT_COMMAND = f"echo {SUBMIT_MARKER}"

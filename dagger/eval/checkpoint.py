@@ -31,6 +31,8 @@ class EvalSettings:
     max_prompt_tokens: int = 512
     command_timeout_s: float = 30.0
     max_tasks: int | None = None
+    kinds: tuple[str, ...] | None = None
+    """Only synthesized tasks of these mutation kinds, before ``max_tasks`` (a run's ``tasks.kinds``)."""
     seed: int = 0
     progress: bool = True
     prompt: str = "compact"
@@ -58,7 +60,7 @@ def settings_for(checkpoint: Path, *, held_out: bool) -> EvalSettings:
                      command_timeout_s=cfg.env.command_timeout_s, seed=cfg.seed, prompt=cfg.student.prompt,
                      rollout_dtype=cfg.student.rollout_dtype)
     if in_run and held_out:
-        s = dataclasses.replace(s, max_tasks=cfg.tasks.max_test, episodes=cfg.eval.episodes,
+        s = dataclasses.replace(s, max_tasks=cfg.tasks.max_test, kinds=cfg.tasks.kinds, episodes=cfg.eval.episodes,
                                 iteration=int(iteration) if iteration.isdigit() else 0)
     return s
 
@@ -73,7 +75,12 @@ def evaluate_checkpoint(checkpoint: Path, tasks_source: str, out_dir: Path, s: E
     from swe_dagger.envs.loading import TaskFormatError, load_tasks
 
     check_checkpoint(checkpoint)
-    tasks = load_tasks(tasks_source)[: s.max_tasks]
+    tasks = load_tasks(tasks_source)
+    if s.kinds is not None:
+        from swe_dagger.envs.synth.task_build import tasks_of_kinds
+
+        tasks = tasks_of_kinds(tasks, s.kinds, f"--tasks {tasks_source}")
+    tasks = tasks[: s.max_tasks]
     if not tasks:
         raise TaskFormatError(f"--tasks {tasks_source}: no tasks")
     with DirLock(out_dir):

@@ -60,3 +60,14 @@ def test_standalone_eval_reproduces_the_runs_held_out_numbers(
         k: v for k, v in run_stats.items() if k not in teacher_only}
     assert (row["eval/episodes"], row["eval/resolve_rate"], row["eval/mean_turns"]) == (
         stats.episodes, stats.resolve_rate, stats.mean_turns)
+
+
+def test_eval_settings_of_a_run_with_task_kinds_filter_its_held_out_tasks_the_same_way(tmp_path: Path) -> None:
+    from swe_dagger.dagger.config import save_resolved
+
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "iter_002").mkdir(parents=True)
+    save_resolved(load_config(None, ["tasks.kinds=[swap_args, compare_op]", "eval.episodes=5"]), run_dir)
+    held_out = settings_for(run_dir / "checkpoints" / "iter_002", held_out=True)
+    assert (held_out.kinds, held_out.episodes, held_out.iteration) == (("swap_args", "compare_op"), 5, 2)
+    assert settings_for(run_dir / "checkpoints" / "iter_002", held_out=False).kinds is None

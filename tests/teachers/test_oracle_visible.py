@@ -114,3 +114,24 @@ def test_styles_have_their_own_teacher_ids_and_patch_keeps_the_old_one() -> None
         OracleTeacher(style="diff")
     with pytest.raises(ValueError, match="find 'all' is not one of name, outline"):
         OracleTeacher(find="all")
+
+
+def test_reproduce_runs_the_failing_tests_once_after_the_look_and_only_from_an_untouched_workspace(
+    tiny_repo, tmp_path, kit
+) -> None:
+    oracle = OracleTeacher(run_tests=False, find="name", reproduce=True)
+    assert oracle.teacher_id.endswith(",repro=1") and oracle.teacher_id != OracleTeacher(find="name").teacher_id
+    task = _named(tiny_repo.task)
+    clean = tiny_repo.clone(tmp_path / "clean")
+    ep = kit.run_episode(oracle, task, clean)
+    reproduce = [k for k, c in enumerate(ep.commands) if "--tb=short" in c]
+    assert reproduce == [2], ep.commands  # after the two looks (calc/ops.py, calc/utils.py), before any view or edit
+    assert "pytest -x -q --tb=short" in ep.commands[2]
+    assert ep.submitted and kit.tree_of(clean, task.base_commit) == tiny_repo.gold_tree
+    # a workspace the student already changed goes on with the repair: no reproduce step
+    repo = tiny_repo.clone(tmp_path / "dirty")
+    kit.run_bash(repo, "echo '# stray' >> calc/ops.py")
+    msgs = [Message("system", "sys"), Message("user", task.problem_statement)]
+    dirty = kit.run_episode(oracle, task, repo, messages=msgs)
+    assert not any("--tb=short" in c for c in dirty.commands), dirty.commands
+    assert dirty.submitted and kit.tree_of(repo, task.base_commit) == tiny_repo.gold_tree
