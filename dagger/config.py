@@ -176,7 +176,7 @@ class SFTConfig:
     """Token budget of one iteration's SFT (prompt + target tokens of the examples trained on; of the packed sequences
     when packing): training stops at the optimizer step that reaches it, ``epochs`` then being an upper bound;
     ``null`` = all epochs over the aggregate."""
-    packing: Literal["episode", "none"] = "episode"
+    packing: Literal["episode", "none"] = "none"
     """``episode``: the states of an episode train as one sequence (shared tokens once, each label on a branch
     under a 4D attention mask; same loss and gradients, see ``dagger/sft/pack.py``); a micro-batch
     then takes whole packed episodes while it holds at most ``batch_size`` states (one episode at least).
