@@ -40,7 +40,8 @@ class Trajectory:
     turns: tuple[Turn, ...]
     reward: float
     resolution: str | None
-    """SWE-bench verdict ``FULL`` / ``PARTIAL`` / ``NO``; ``None`` if the episode never submitted."""
+    """SWE-bench verdict ``FULL`` / ``PARTIAL`` / ``NO``; ``None`` if the episode never submitted (SWE-bench eval
+    grades the diff at the turn limit as a submission, like SWE-agent: ``truncated`` says so)."""
     terminated: bool
     truncated: bool
     error: str | None = None

@@ -156,13 +156,16 @@ def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -
         error: str | None = info.get("error")
         if terminated:
             patch, resolution = str(info.get("patch", "")), info.get("resolution")
-        else:  # auto-submit the final diff
-            patch = env.workspace_diff()
-            resolution = env.evaluate(patch).resolution if patch.strip() else None  # as a submission is graded
+            failed = failed_tests(info) if resolution is not None else None
+        else:  # auto-submit the final diff, graded as a submission is: the trajectory and results.json agree
+            patch, resolution, failed = env.workspace_diff(), None, None
+            if patch.strip():
+                graded = env.evaluate(patch)
+                resolution, failed = graded.resolution, graded.report.f2p_failure + graded.report.p2p_failure
     traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
-                      resolution=info.get("resolution"), terminated=terminated, truncated=truncated, error=error,
+                      resolution=resolution, terminated=terminated, truncated=truncated, error=error,
                       teacher_calls=len(turns) if actor.author == "teacher" else 0, patch=patch,
-                      failed_tests=failed_tests(info) if terminated and resolution is not None else None,
+                      failed_tests=failed,
                       teacher_id=actor.teacher.teacher_id if isinstance(actor, TeacherActor) else None,
                       teacher_model=teacher_model(actor.teacher) if isinstance(actor, TeacherActor) else None,
                       student_version=next((t.model_version for t in turns if t.model_version), ""),

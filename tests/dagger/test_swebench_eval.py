@@ -46,6 +46,19 @@ class SubmitAtOnce:
         pass
 
 
+class FixThenIdle:
+    """Stand-in for a policy decision: apply the gold patch on the first turn, then look around until the turn limit."""
+
+    teacher_id = "fix-then-idle"
+
+    def label(self, states: Sequence[TeacherState]) -> list[str]:
+        return [f"THOUGHT: fix.\n```bash\ngit apply <<'EOF'\n{s.task.patch}EOF\n```" if not s.workspace_diff
+                else "THOUGHT: look.\n```bash\ngit status --short\n```" for s in states]
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def mimic_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Task, Path]:
     try:
@@ -91,6 +104,15 @@ def test_empty_submission_is_not_resolved_and_harness_agrees(mimic_dir: tuple[Ta
     assert (outcome.status, outcome.resolution, outcome.submitted, outcome.turns) == ("empty_patch", "NO", True, 1)
     verdicts = run_harness(tmp_path / "run" / "preds.jsonl", [task], tmp_path / "harness", max_workers=1)
     assert verdicts == {task.instance_id: False}
+
+
+def test_turn_limit_auto_submits_and_trajectory_agrees(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
+    task, _ = mimic_dir
+    cfg = SwebenchEvalConfig(mode="docker", workers=1, max_turns=2, pull=False, model_name="idle", progress=False)
+    (outcome,) = evaluate_swebench([task], TeacherActor(FixThenIdle()), tmp_path / "run", cfg)
+    assert (outcome.status, outcome.resolution, outcome.submitted, outcome.turns) == ("resolved", "FULL", False, 2)
+    traj = json.loads((tmp_path / "run" / "trajectories" / f"{task.instance_id}.json").read_text())["trajectory"]
+    assert (traj["resolution"], traj["truncated"], traj["failed_tests"]) == ("FULL", True, [])  # as results.json
 
 
 def test_cli_names_an_unknown_instance(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
