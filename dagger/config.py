@@ -184,6 +184,10 @@ class SFTConfig:
     pack_max_tokens: int = 8192
     """Longest packed sequence; an episode beyond it is split into several (its attention mask is length²; on the
     main job's labels 8192 was fastest, smaller caps gave more tokens and no less time)."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them (HF gradient checkpointing,
+    non-reentrant): the same gradients for ~30% more compute and a fraction of the activation memory (the SmolLM2
+    config at 4 x 1792 tokens: see README); off again after training, so rollouts are unaffected."""
 
     def __post_init__(self) -> None:
         if self.max_tokens_per_iteration is not None and self.max_tokens_per_iteration < 1:

@@ -88,6 +88,7 @@ def train_sft(
     warmup = max(cfg.warmup_steps, 0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
     mask_dtype = next(model.parameters()).dtype if attn_implementation(model) == "eager" else None
+    recompute(model, cfg.gradient_checkpointing)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
     epoch_losses: list[float] = []
@@ -113,6 +114,7 @@ def train_sft(
                     on_step(step, total_steps, metrics.loss)
         epoch_losses.append(sum(losses) / len(losses))
     release(accelerator, model)
+    recompute(model, False)
     return SFTResult(
         steps=step,
         examples=len(examples),
@@ -210,6 +212,24 @@ def release(accelerator: Accelerator, model: Any) -> None:
     logit difference 0.03 on a 0.6B model)."""
     accelerator.unwrap_model(model, keep_fp32_wrapper=False).eval()
     accelerator.free_memory()
+
+
+def recompute(model: Any, on: bool) -> None:
+    """Turn activation (gradient) checkpointing on or off: non-reentrant, the KV cache off while it is on (the two
+    do not mix). transformers 5 calls it ``activation_checkpointing_*``, earlier ones ``gradient_checkpointing_*``."""
+    new = hasattr(model, "activation_checkpointing_enable")
+    if not on and not getattr(model, "is_activation_checkpointing" if new else "is_gradient_checkpointing", False):
+        return
+    if on:
+        kwargs = {"use_reentrant": False}
+        if new:
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    else:
+        (model.activation_checkpointing_disable if new else model.gradient_checkpointing_disable)()
+    if getattr(model, "config", None) is not None:
+        model.config.use_cache = not on
 
 
 def target_logits(model: Any, batch: dict[str, torch.Tensor], keep: int) -> torch.Tensor:

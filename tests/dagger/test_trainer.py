@@ -184,3 +184,25 @@ def test_a_token_budget_stops_sft_at_the_step_that_reaches_it(tiny_student_dir: 
     assert steps[-1] == (4, 4)  # the progress total follows the budget, not 10 epochs
     with pytest.raises(ConfigError, match="max_tokens_per_iteration"):
         SFTConfig(max_tokens_per_iteration=0)
+
+
+def checkpointing_on(model: torch.nn.Module) -> bool:
+    new = "is_activation_checkpointing"  # transformers 5; earlier: is_gradient_checkpointing
+    return bool(getattr(model, new if hasattr(model, new) else "is_gradient_checkpointing"))
+
+
+def test_gradient_checkpointing_gives_the_same_training_and_is_off_after(tiny_student_dir: Path) -> None:
+    trained = []
+    for checkpointing in (False, True):
+        model, tok = load_student(tiny_student_dir)
+        examples = encode_rows(rows(), Agent(AgentConfig(max_prompt_tokens=512)), tok, max_seq_len=512)
+        cfg = SFTConfig(epochs=3, lr=3e-3, batch_size=3, warmup_steps=0, gradient_checkpointing=checkpointing)
+        during: list[bool] = []
+        result = train_sft(model, examples, cfg, pad_id=tok.pad_token_id, seed=0,
+                           on_step=lambda *_, m=model, d=during: d.append(checkpointing_on(m)))
+        assert result.final_loss < result.epoch_losses[0] and during == [checkpointing] * 3
+        assert not checkpointing_on(model)  # rollouts after training run as before
+        trained.append(dict(model.named_parameters()))
+    plain, recomputed = trained
+    for name, p in plain.items():
+        assert torch.allclose(p, recomputed[name], atol=1e-5), name
