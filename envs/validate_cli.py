@@ -7,10 +7,14 @@ from typing import Annotated
 
 import typer
 
+from swe_dagger.sandbox.factory import BACKENDS
+from swe_dagger.sandbox.registry_param import registry_option
+
 
 def validate(
     file: Annotated[Path, typer.Argument(help="Task file (.json, .jsonl, .parquet) to validate.")],
-    sandbox: Annotated[str, typer.Option(help="Sandbox backend: local (bubblewrap) or docker.")] = "local",
+    sandbox: Annotated[str, typer.Option(help="Sandbox backend: local (bubblewrap), docker, or a plugin.",
+                                         **registry_option(BACKENDS))] = "local",
     reruns: Annotated[int, typer.Option(min=0, help="Extra runs of each patch; disagreeing runs flag it flaky.")] = 2,
     workers: Annotated[int, typer.Option(min=1, help="Tasks validated concurrently.")] = 2,
     out: Annotated[Path | None, typer.Option(help="Output directory (default: the task file's directory).")] = None,
