@@ -19,6 +19,7 @@ def validate(
     workers: Annotated[int, typer.Option(min=1, help="Tasks validated concurrently.")] = 2,
     out: Annotated[Path | None, typer.Option(help="Output directory (default: the task file's directory).")] = None,
     test_timeout: Annotated[float, typer.Option(help="Seconds allowed for one test run.")] = 900.0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Check every task: gold patch grades FULL, empty patch NO, reruns agree (else: flaky).
 
@@ -36,7 +37,8 @@ def validate(
     except TaskFormatError as exc:
         typer.echo(f"bad task file: {exc}", err=True)
         raise typer.Exit(2) from exc
-    report = validate_tasks(tasks, sandbox=sandbox, reruns=reruns, workers=workers, test_timeout_s=test_timeout)
+    report = validate_tasks(tasks, sandbox=sandbox, reruns=reruns, workers=workers, test_timeout_s=test_timeout,
+                            progress=progress)
     name = file.name.split(".")[0]
     report_path, validated_path = write_validation(report, tasks, out or file.parent, name)
     for result in report.results:

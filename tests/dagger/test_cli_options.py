@@ -49,7 +49,7 @@ def commands() -> dict[str, Any]:
 def test_every_progress_switch_is_spelled_alike(commands: dict[str, Any]) -> None:
     with_bars = {name for name, cmd in commands.items()
                  if any("progress" in (p.name or "") for p in cmd.params)}
-    assert {"train", "eval", "swebench-eval", "tasks synthesize", "tasks default"} <= with_bars
+    assert {"train", "eval", "swebench-eval", "tasks synthesize", "tasks default", "tasks validate"} <= with_bars
     for name in with_bars:
         (param,) = [p for p in commands[name].params if "progress" in (p.name or "")]
         assert (param.name, param.opts, param.secondary_opts) == ("progress", ["--progress"], ["--no-progress"]), name
