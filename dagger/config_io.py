@@ -170,30 +170,81 @@ def to_mapping(obj: Any) -> Any:
 
 
 def apply_override(data: dict[str, Any], cls: type, override: str) -> None:
-    """Apply one ``a.b.c=value`` to the raw mapping ``data`` of dataclass ``cls`` (validated against its fields)."""
+    """Apply one ``a.b.c=value`` to the raw mapping ``data`` of dataclass ``cls``.
+
+    Each dotted part names a field of a dataclass section (an unknown one is refused, listing the fields) or a key
+    of a mapping-valued field (``teacher.options.reproduce=true`` sets one key and keeps the others). The value is
+    read as YAML and converted to the declared type; a ``str`` field (or a mapping of strings, such as
+    ``teacher.options``, which the teacher's factory types from its constructor) keeps the text as written."""
     if "=" not in override:
         raise ConfigError(f"override {override!r} must look like key.sub=value")
-    dotted, raw = override.split("=", 1)
-    parts = dotted.strip().split(".")
+    dotted, raw = (part.strip() for part in override.split("=", 1))
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"override {override!r}: empty key in {dotted!r} (write key.sub=value)")
     node: dict[str, Any] = data
-    node_cls: Any = cls
+    node_tp: Any = cls
     for i, part in enumerate(parts):
-        if not (dataclasses.is_dataclass(node_cls) and isinstance(node_cls, type)):
-            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i])!r} is not a section")
-        names = _field_names(node_cls)
-        if part not in names:
-            raise ConfigError(f"unknown config key {dotted!r}: {node_cls.__name__} has: {', '.join(names)}")
-        tp = _hints(node_cls)[part]
+        key, tp = _child(node_tp, part, dotted, ".".join(parts[:i]))
         if i == len(parts) - 1:
-            parsed = yaml.safe_load(raw) if raw.strip() else ""
-            node[part] = coerce(raw if tp is str else parsed, tp, dotted)
-            if dataclasses.is_dataclass(node[part]):
-                node[part] = to_mapping(node[part])
+            value = coerce(raw if _plain(tp) is str else _yaml_value(raw, dotted), tp, dotted)
+            node[key] = to_mapping(value) if dataclasses.is_dataclass(value) else value
             return
-        child = node.setdefault(part, {})
+        if not _is_section(tp):
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i + 1])!r} is a single value "
+                              f"({_type_name(_plain(tp))}), not a section with keys")
+        child = node.get(key)
+        if child is None:  # a section or mapping not given yet (or null): start an empty one
+            child = node[key] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
-        node, node_cls = child, tp
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i + 1])!r} holds {child!r}, not a mapping")
+        node, node_tp = child, tp
+
+
+def _plain(tp: Any) -> Any:
+    """``X`` for ``X | None``; any other type unchanged."""
+    if get_origin(tp) in (Union, types.UnionType):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return tp
+
+
+def _child(node_tp: Any, part: str, dotted: str, here: str) -> tuple[Any, Any]:
+    """The key ``part`` stores under and its declared type, inside a node of type ``node_tp``."""
+    plain = _plain(node_tp)
+    if dataclasses.is_dataclass(plain) and isinstance(plain, type):
+        names = _field_names(plain)
+        if part not in names:
+            key = f"{here}.{part}" if here else part
+            within = f" (in {dotted!r})" if key != dotted else ""
+            raise ConfigError(f"unknown config key {key!r}{within}: {plain.__name__} has: {', '.join(names)}")
+        return part, _hints(plain)[part]
+    if get_origin(plain) in (dict, Mapping):
+        key_tp, val_tp = get_args(plain) or (str, Any)
+        return coerce(part, key_tp, f"{here}.{part}"), val_tp
+    raise ConfigError(f"override {dotted!r}: {here!r} is not a section")  # _is_section(node_tp) was checked
+
+
+def _is_section(tp: Any) -> bool:
+    """Whether dotted keys may reach inside a field of type ``tp``: a dataclass section or a mapping."""
+    plain = _plain(tp)
+    return (dataclasses.is_dataclass(plain) and isinstance(plain, type)) or \
+        get_origin(plain) in (dict, Mapping)
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp)
+
+
+def _yaml_value(raw: str, where: str) -> Any:
+    """``raw`` read as YAML (``3`` → 3, ``true`` → True, ``null`` → None, ``[a, b]`` → a list); empty → ``""``."""
+    if not raw:
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: {raw!r} is not a YAML value ({' '.join(str(exc).split())})") from None
 
 
 def load(cls: type[T], base: Mapping[str, Any], overrides: list[str]) -> T:

@@ -33,10 +33,11 @@ from swe_dagger.durable.files import atomic_write_json, read_json
 from swe_dagger.sandbox.local_gc import remove_leaked_workspaces
 
 
-def train(cfg: RunConfig, *, resume: bool = False) -> Path:
-    """Run (or resume) every phase of ``cfg``, each from the weights the one before ended with; returns the run dir."""
+def train(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> Path:
+    """Run (or resume) every phase of ``cfg``, each from the weights the one before ended with; returns the run dir.
+    ``progress`` (``None`` = the config's ``progress``) shows or hides the bars, also of a resumed run."""
     remove_leaked_workspaces()  # what killed runs left under the sandbox root
-    ctx = open_run(cfg, resume=resume)
+    ctx = open_run(cfg, resume=resume, progress=progress)
     try:
         weights, run_cfg = ctx.init_student, ctx.cfg
         for phase in phase_plan(run_cfg):

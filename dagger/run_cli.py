@@ -7,18 +7,27 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from swe_dagger.dagger.config import ConfigError
+from swe_dagger.agents.prompts import PromptStyle
+from swe_dagger.dagger.config import ConfigError, RunMode
+from swe_dagger.sandbox.factory import BACKENDS
+from swe_dagger.sandbox.registry_param import registry_option
 
 _OVERRIDES_HELP = "Dotted overrides, e.g. dagger.iterations=3 sft.lr=1e-3"
 _RUN_DEFAULT = "Default: the value in the checkpoint's run config (else swe-dagger train's default)."
+PROGRESS_HELP = "Show progress bars."
+"""The help of ``--progress/--no-progress``, the one progress switch every command that shows bars spells alike."""
 
 
 def train_command(
     overrides: Annotated[list[str] | None, typer.Argument(help=_OVERRIDES_HELP)] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="A run YAML (sections = folders).")] = None,
-    mode: Annotated[str | None, typer.Option(
-        "--mode", help="dagger | bc (β ≡ 1, teacher data only) | base (evaluate the initial student only).")] = None,
+    mode: Annotated[RunMode | None, typer.Option(
+        "--mode", help="dagger | bc (β ≡ 1, teacher data only) | base (evaluate the initial student only); "
+        "the same as the override mode=...")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in RUN_DIR.")] = None,
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress", help=PROGRESS_HELP + " Default: the config's progress key (true); with "
+        "--resume too.")] = None,
 ) -> None:
     """Train a student by DAgger (default: the default suite, tiny local student, oracle teacher, local sandbox)."""
     from dataclasses import replace
@@ -33,7 +42,7 @@ def train_command(
             cfg = replace(load_config(), run_dir=str(resume))
         else:
             cfg = load_config(config, [*(overrides or []), *([f"mode={mode}"] if mode else [])])
-        run_dir = train(cfg, resume=resume is not None)
+        run_dir = train(cfg, resume=resume is not None, progress=progress)  # progress: also with --resume
     except _user_errors() as exc:  # the user's input or a service they named, not a crash
         fail(exc)
     typer.echo(str(run_dir))
@@ -67,10 +76,10 @@ def eval_command(
     max_tasks: Annotated[int | None, typer.Option("--max-tasks")] = None,
     max_turns: Annotated[int | None, typer.Option("--max-turns", help=_RUN_DEFAULT)] = None,
     num_envs: Annotated[int | None, typer.Option("--num-envs", help=_RUN_DEFAULT)] = None,
-    sandbox: Annotated[str | None, typer.Option("--sandbox", help=_RUN_DEFAULT)] = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="Prompt style: compact or default. " + _RUN_DEFAULT)
-                      ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+    sandbox: Annotated[str | None, typer.Option("--sandbox", help="Sandbox backend. " + _RUN_DEFAULT,
+                                                **registry_option(BACKENDS))] = None,
+    prompt: Annotated[PromptStyle | None, typer.Option("--prompt", help="Prompt style. " + _RUN_DEFAULT)] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help=PROGRESS_HELP)] = True,
 ) -> None:
     """Run the student alone (greedy) on TASKS with its run's settings; writes episodes.jsonl and results.json.
 
@@ -79,20 +88,17 @@ def eval_command(
     import dataclasses
     import json
 
-    from swe_dagger.agents.prompts import PROMPT_STYLES
     from swe_dagger.dagger.config_checks import check_sandbox
     from swe_dagger.dagger.eval.checkpoint import evaluate_checkpoint, settings_for
     from swe_dagger.dagger.sft.checkpoint_files import CheckpointError
 
-    if prompt is not None and prompt not in PROMPT_STYLES:
-        fail(f"--prompt {prompt!r}: use {' or '.join(reversed(PROMPT_STYLES))}")
     if any(v is not None and v < 1 for v in (max_turns, num_envs, max_tasks)):
         fail(f"--max-turns, --num-envs and --max-tasks must be >= 1, got {max_turns}, {num_envs}, {max_tasks}")
     out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
     try:
         settings = settings_for(checkpoint, held_out=tasks is None)
         settings = dataclasses.replace(
-            settings, progress=not no_progress, max_turns=max_turns or settings.max_turns,
+            settings, progress=progress, max_turns=max_turns or settings.max_turns,
             num_envs=num_envs or settings.num_envs, sandbox=sandbox or settings.sandbox,
             prompt=prompt or settings.prompt, max_tasks=max_tasks or settings.max_tasks,
         )

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+from swe_dagger.agents.factory import POLICY_BACKENDS
+from swe_dagger.agents.prompts import PromptStyle
+from swe_dagger.dagger.run_cli import PROGRESS_HELP
+from swe_dagger.sandbox.registry_param import registry_option
+from swe_dagger.teachers.factory import TEACHERS
 
 if TYPE_CHECKING:
     from swe_dagger.dagger.eval.swebench import Actor
@@ -21,10 +27,13 @@ def swebench_eval_command(
         "verified"),
     instances: Annotated[list[str] | None, typer.Option("--instances", help="Instance ids (repeat or comma-list).")]
     = None,
-    mode: Annotated[str, typer.Option("--mode", help="docker (official images) | local (venvs, bwrap).")] = "docker",
+    mode: Annotated[Literal["docker", "local"], typer.Option(
+        "--mode", help="docker (official images) | local (venvs, bwrap).")] = "docker",
     workers: Annotated[int, typer.Option("--workers", help="Instances at once.")] = 4,
-    teacher: Annotated[str | None, typer.Option("--teacher", help="A teacher acting alone, e.g. oracle.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Student policy backend (hf, openai, ...).")] = "openai",
+    teacher: Annotated[str | None, typer.Option("--teacher", help="A teacher acting alone, e.g. oracle.",
+                                                **registry_option(TEACHERS))] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Student policy backend.",
+                                         **registry_option(POLICY_BACKENDS))] = "openai",
     model: Annotated[str, typer.Option("--model", help="Student model dir or served model id.")] = "",
     base_url: Annotated[str, typer.Option("--base-url", help="openai: API root, e.g. http://host:8000/v1.")] = "",
     max_turns: Annotated[int, typer.Option("--max-turns")] = 50,
@@ -42,12 +51,11 @@ def swebench_eval_command(
         "such as file:///mirrors/{owner}/{name}.git; wins over --repo-url.")] = None,
     harness: Annotated[bool, typer.Option("--harness", help="Then grade preds.jsonl with swebench's harness.")]
     = False,
-    prompt: Annotated[str, typer.Option("--prompt", help="Prompt style: default, or compact for a student "
-                                        "trained with student.prompt=compact.")] = "default",
-    no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+    prompt: Annotated[PromptStyle, typer.Option("--prompt", help="Prompt style: default, or compact for a student "
+                                                "trained with student.prompt=compact.")] = "default",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help=PROGRESS_HELP)] = True,
 ) -> None:
     """Run one episode per instance; write trajectories/, preds.jsonl, results.json (+ harness.json)."""
-    from swe_dagger.agents.prompts import PROMPT_STYLES
     from swe_dagger.dagger.eval.swebench import SwebenchEvalConfig, evaluate_swebench
     from swe_dagger.dagger.eval.swebench_report import problem_lines
     from swe_dagger.dagger.run.dir_lock import DirLock, DirLockedError
@@ -57,10 +65,6 @@ def swebench_eval_command(
     from swe_dagger.envs.swebench.local_mode import LocalModeConfig, default_cache
     from swe_dagger.envs.swebench.specs import SpecError, load_repo_specs
 
-    if mode not in ("docker", "local"):
-        raise typer.BadParameter(f"--mode must be docker or local, got {mode!r}")
-    if prompt not in PROMPT_STYLES:
-        raise typer.BadParameter(f"--prompt must be {' or '.join(PROMPT_STYLES)}, got {prompt!r}")
     ids = [i for item in instances or [] for i in item.split(",") if i.strip()]
     try:
         if repo_specs is not None:
@@ -75,9 +79,9 @@ def swebench_eval_command(
     with lock:  # held until the evaluation (and --harness) ends
         actor, closer, name = _actor(teacher, backend, model, base_url, max_turns, max_new_tokens)
         cfg = SwebenchEvalConfig(
-            mode=cast(Literal["docker", "local"], mode), workers=workers, max_turns=max_turns, namespace=namespace,
-            pull=not no_pull, model_name=model_name or name, progress=not no_progress,
-            prompt=cast(Literal["default", "compact"], prompt),
+            mode=mode, workers=workers, max_turns=max_turns, namespace=namespace,
+            pull=not no_pull, model_name=model_name or name, progress=progress,
+            prompt=prompt,
             local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url, repo_mirror=repo_mirror),
         )
         try:

@@ -216,8 +216,9 @@ def _max_model_len(cfg: RunConfig, model_dir: Path) -> int:
     return min(want, int(context)) if isinstance(context, int) else want
 
 
-def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
-    """Set up (or reopen with ``resume``) the run directory and everything the loop needs.
+def open_run(cfg: RunConfig, *, resume: bool, progress: bool | None = None) -> RunContext:
+    """Set up (or reopen with ``resume``) the run directory and everything the loop needs; ``progress`` (``None`` =
+    the config's, the saved one when resuming) shows or hides the bars, nothing else.
 
     Every value is checked and the task files are loaded before anything is written; the run directory is locked
     (:class:`~swe_dagger.dagger.run.dir_lock.DirLock`) before it is read or written, and ``config.yaml`` is written
@@ -238,6 +239,8 @@ def open_run(cfg: RunConfig, *, resume: bool) -> RunContext:
         else:
             _refuse_existing_run(run_dir)
             cfg = replace(cfg, run_dir=str(run_dir))
+        if progress is not None:
+            cfg = replace(cfg, progress=progress)
         check_runnable(cfg)
         vllm_python = _vllm_python(cfg)  # before any work: a missing vLLM must not cost a suite build first
         if cfg.report.wandb:  # the same for a missing wandb

@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 import typer
 
 from swe_dagger.dagger.sft.dataset import LabelRow, aggregate, labels_path
 from swe_dagger.durable.files import atomic_write_text
 
-FORMATS = ("trl",)
+ExportFormat = Literal["trl"]
+FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
 
 def labeled_iterations(run_dir: Path) -> list[int]:
@@ -80,14 +81,13 @@ def export_trl(run_dir: Path, out: Path) -> int:
 def export_command(
     run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
     out: Annotated[Path, typer.Option("--out", help="The file to write (JSONL).")],
-    fmt: Annotated[str, typer.Option("--format", help="Output format: trl (prompt/completion chat rows).")] = "trl",
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", help="Output format: trl (prompt/completion chat rows).")] = "trl",
 ) -> None:
     """Export the run's aggregated teacher labels as a dataset for other trainers."""
     from swe_dagger.dagger.config import ConfigError
     from swe_dagger.dagger.rollout.serialize import RecordFormatError
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"--format {fmt!r}: use {', '.join(FORMATS)}")
     try:
         n = export_trl(run_dir, out)
     except (FileNotFoundError, ConfigError, RecordFormatError) as exc:

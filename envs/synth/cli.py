@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from swe_dagger.sandbox.factory import BACKENDS
+from swe_dagger.sandbox.registry_param import registry_option
+
 
 def synthesize(
     source: Annotated[str, typer.Argument(help="A project directory with a test suite, or a PyPI pin name==version.")],
@@ -18,7 +21,7 @@ def synthesize(
     seed: Annotated[int, typer.Option(help="Seed for mutant order and the split.")] = 0,
     workers: Annotated[int, typer.Option(help="Parallel test runs.")] = 2,
     test_fraction: Annotated[float, typer.Option(help="Share of functions whose tasks go to the test split.")] = 0.2,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Mutate functions of SOURCE; keep mutants that break tests; write SWE-bench-style task rows.
 
@@ -56,8 +59,9 @@ def default(
         Path | None, typer.Option("--cache", help="Cache dir (default $SWE_DAGGER_CACHE or ~/.cache/swe-dagger).")
     ] = None,
     max_tasks: Annotated[int | None, typer.Option(help="Cap the suite (small suites for smoke tests).")] = None,
-    sandbox: Annotated[str, typer.Option(help="Sandbox backend used to validate the tasks.")] = "local",
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    sandbox: Annotated[str, typer.Option(help="Sandbox backend used to validate the tasks.",
+                                         **registry_option(BACKENDS))] = "local",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Prepare the default suite (validated tasks from pinned sdists) in the cache; instant when cached."""
     from swe_dagger.envs.synth.default_suite import SuiteCacheError, ensure_default_suite

@@ -42,6 +42,40 @@ def test_bad_overrides_name_the_key(override: str, needle: str) -> None:
         load_config(None, [override])
 
 
+def test_dotted_overrides_reach_inside_mapping_fields(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("teacher:\n  options: {style: patch}\n")
+    cfg = load_config(cfg_file, ["teacher.options.reproduce=true", "teacher.options.max_repair_lines=12"])
+    # one key set per override, the YAML's other keys kept; text kept as written for the teacher's factory to type
+    assert cfg.teacher.options == {"style": "patch", "reproduce": "true", "max_repair_lines": "12"}
+    from swe_dagger.teachers.factory import check_teacher
+
+    check_teacher(cfg.teacher.name, cfg.teacher.options)  # the oracle takes them, typed from its constructor
+    assert load_config(None, ["teacher.options.model=1.0"]).teacher.options == {"model": "1.0"}  # not 1.0 float
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("teacher.option.reproduce=true", r"'teacher\.option' \(in 'teacher\.option\.reproduce'\): TeacherConfig "
+                                          r"has: name, options, cache"),
+        ("teacher.options.a.b=1", r"'teacher\.options\.a' is a single value \(str\), not a section"),
+        ("seed.x=1", r"'seed' is a single value \(int\), not a section"),
+        ("teacher..x=1", "empty key"),
+        ("sft.lr={", r"sft\.lr: '\{' is not a YAML value"),
+    ],
+)
+def test_bad_nested_overrides_name_the_key(override: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_config(None, [override])
+
+
+def test_override_values_are_read_as_yaml() -> None:
+    cfg = load_config(None, ["tasks.kinds=[swap_args, bool_op]", "sft.lr=3e-3", "tasks.max_train=~", "run_dir=007"])
+    assert cfg.tasks.kinds == ("swap_args", "bool_op") and cfg.sft.lr == 0.003 and cfg.tasks.max_train is None
+    assert cfg.run_dir == "007"  # a str field keeps the text (YAML would read 7)
+
+
 def test_unknown_yaml_key_is_an_error(tmp_path: Path) -> None:
     cfg_file = tmp_path / "run.yaml"
     cfg_file.write_text("sft:\n  learning_rate: 1\n")

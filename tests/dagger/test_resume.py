@@ -78,8 +78,8 @@ def test_kill9_during_collection_and_training_then_resume(
     run_until(cli("--resume", str(killed)),
               lambda: (killed / "markers" / "iter_001.labeled").exists() and not trained1.exists())
     assert not trained1.exists() and not (killed / "checkpoints" / "iter_001").exists()
-    # 3) resume to the end
-    subprocess.run(cli("--resume", str(killed)), check=True, capture_output=True, timeout=600)
+    # 3) resume to the end (--no-progress: the bars are the one thing a resume may change)
+    subprocess.run(cli("--resume", str(killed), "--no-progress"), check=True, capture_output=True, timeout=600)
 
     for i in (0, 1):
         name = f"data/labels_iter_{i:03d}.jsonl"
