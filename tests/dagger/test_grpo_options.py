@@ -169,3 +169,24 @@ def test_submit_rate_counts_graded_episodes_and_leaves_out_infrastructure_errors
     assert submit_rate([graded, cut, cut, crashed]) == pytest.approx(1 / 3)
     assert submit_rate([cut, cut]) == 0.0  # no episode graded: no reward can differ, binary or shaped
     assert submit_rate([crashed]) is None and submit_rate([]) is None
+
+
+def test_bench_grpo_signal_compares_the_rewards_on_the_same_episodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("grpo_signal", Path(__file__).parents[2] / "bench" / "grpo_signal.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "grpo_signal", bench)  # its dataclass looks its module up there
+    spec.loader.exec_module(bench)
+    other = Task("o__r-2", "o/r", "abc", "bug", "gold", fail_to_pass=("t.py::a",))
+    trajs = [traj(TASK.instance_id, 0.0, "NO", ("t.py::a",)), traj(TASK.instance_id, 0.0, None, None, episode=1),
+             traj(other.instance_id, 1.0, "FULL", (), episode=2), traj(other.instance_id, 1.0, "FULL", (), episode=3),
+             traj(other.instance_id, 0.0, None, None, episode=4, error="sandbox died")]
+    row = bench.signal_row(trajs, [TASK, other], p2p_penalty=1.0)
+    assert (row.episodes, row.submitted, row.full, row.groups) == (5, 0.75, 2, 2)
+    assert (row.signal_binary, row.signal_shaped) == (0, 1)  # a partial fix beside a cut episode: shaped only
+    assert row.shaped_values == (0.0, 0.5, 1.0) and row.shaped_mean == pytest.approx(2.5 / 4)
+    with pytest.raises(ValueError, match="no scored episode"):
+        bench.signal_row(trajs[4:], [TASK, other], p2p_penalty=1.0)
