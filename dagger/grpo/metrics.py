@@ -51,6 +51,9 @@ class SignalStats:
     """Mean shaped reward of the scored rollouts (``grpo.reward: shaped`` only)."""
     eval_shaped_reward_mean: float | None = None
     """The same on the held-out evaluation, when it ran."""
+    submit_rate: float | None = None
+    """Share of the scored rollouts that submitted and so were graded (:func:`submit_rate`). Only a graded episode
+    can earn a reward other than 0, binary or shaped: at 0 no group can have signal under either reward."""
 
     def flat(self) -> dict[str, float]:
         out = {"rollout/groups_with_signal": float(self.groups_with_signal),
@@ -58,10 +61,18 @@ class SignalStats:
                "rollout/resampled_groups": float(self.resampled_groups), "rollout/temperature": self.temperature}
         for key, value in (("train/advantage_abs_mean", self.advantage_abs_mean),
                            ("rollout/shaped_reward_mean", self.shaped_reward_mean),
-                           ("eval/shaped_reward_mean", self.eval_shaped_reward_mean)):
+                           ("eval/shaped_reward_mean", self.eval_shaped_reward_mean),
+                           ("rollout/submit_rate", self.submit_rate)):
             if value is not None:
                 out[key] = value
         return out
+
+
+def submit_rate(trajectories: Sequence[Trajectory]) -> float | None:
+    """Share of the scored trajectories (no infrastructure error) that submitted, i.e. were graded (``None``: none
+    scored). An episode cut by the turn limit was never graded and earns 0 under every reward."""
+    scored = [t for t in trajectories if t.error is None]
+    return sum(t.resolution is not None for t in scored) / len(scored) if scored else None
 
 
 def group_stats(trajectories: Sequence[Trajectory], rewards: Sequence[float] | None = None) -> GroupStats:

@@ -24,7 +24,13 @@ import torch
 
 from swe_dagger.dagger.grpo.advantages import trajectory_advantages
 from swe_dagger.dagger.grpo.groups import StepGroups, collect_groups, episode_rewards
-from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo.metrics import (
+    GRPOStepMetrics,
+    SignalStats,
+    group_stats,
+    submit_rate,
+    write_grpo_metrics,
+)
 from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.report.content import report_episodes
@@ -130,7 +136,7 @@ def _signal(ctx: RunContext, step: int, groups: StepGroups, advantages: list[flo
         groups_with_signal=with_signal, missing_signal_groups=max(0, g.tasks_per_step - with_signal),
         resampled_groups=groups.resampled, temperature=g.temperature_at(step),
         advantage_abs_mean=_mean([abs(a) for a in advantages]), shaped_reward_mean=shaped,
-        eval_shaped_reward_mean=eval_shaped,
+        eval_shaped_reward_mean=eval_shaped, submit_rate=submit_rate(groups.scored),
     )
 
 

@@ -129,11 +129,12 @@ class Display:
 
 
 def signal_line(m: GRPOStepMetrics) -> str:
-    """One line on whether the step had anything to learn from (the GRPO table's last line)."""
+    """Two lines on whether the step had anything to learn from (the GRPO table's last lines)."""
     s = m.signal
     if s is None:
         return ""
+    submitted = f", {_fmt(s.submit_rate, True)} submitted" if s.submit_rate is not None else ""
     shaped = f", shaped reward {s.shaped_reward_mean:.3f}" if s.shaped_reward_mean is not None else ""
     return (f"signal: {s.groups_with_signal} of {m.groups.groups} groups ({s.resampled_groups} resampled, "
-            f"{s.missing_signal_groups} short), mean |A| {_fmt(s.advantage_abs_mean)}, "
-            f"{m.update.optimizer_steps} optimizer steps, T = {s.temperature:.3g}{shaped}")
+            f"{s.missing_signal_groups} short), {m.update.optimizer_steps} optimizer steps\n"
+            f"  mean |A| {_fmt(s.advantage_abs_mean)}, T = {s.temperature:.3g}{submitted}{shaped}")

@@ -20,7 +20,13 @@ from swe_dagger.dagger.config import (
     save_resolved,
 )
 from swe_dagger.dagger.grpo.groups import StepGroups, episode_rewards, extra_groups, groups_of
-from swe_dagger.dagger.grpo.metrics import GRPOStepMetrics, SignalStats, group_stats, write_grpo_metrics
+from swe_dagger.dagger.grpo.metrics import (
+    GRPOStepMetrics,
+    SignalStats,
+    group_stats,
+    submit_rate,
+    write_grpo_metrics,
+)
 from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.run.metrics import read_all, rollout_stats
@@ -139,7 +145,7 @@ def test_signal_stats_in_the_row_and_the_grpo_table(tmp_path: Path) -> None:
              traj("b", 0.0, "NO", ("t.py::a",))]
     update = GRPOUpdateResult(1, 2, 40, 0.1, 0.05, None, 0.1, 1.0, 0.0, None, None, None, None, 2.0, 0.9, 1.0)
     signal = SignalStats(groups_with_signal=1, missing_signal_groups=1, resampled_groups=2, temperature=0.8,
-                         advantage_abs_mean=0.35, shaped_reward_mean=0.25)
+                         advantage_abs_mean=0.35, shaped_reward_mean=0.25, submit_rate=0.75)
     m = GRPOStepMetrics(3, group_stats(trajs, [1.0, 0.0, 0.5, 0.5]), rollout_stats(trajs), update, None, 0.0, {},
                         signal)
     write_grpo_metrics(tmp_path, m)
@@ -148,10 +154,39 @@ def test_signal_stats_in_the_row_and_the_grpo_table(tmp_path: Path) -> None:
     assert row["rollout/frac_groups_with_signal"] == 0.5 and row["rollout/reward_std_in_group"] == pytest.approx(
         0.5 * 2**0.5 / 2)  # of the training rewards: [1, 0] and [0.5, 0.5]
     assert (row["rollout/groups_with_signal"], row["rollout/missing_signal_groups"], row["rollout/resampled_groups"],
-            row["rollout/temperature"], row["train/advantage_abs_mean"], row["rollout/shaped_reward_mean"]) == (
-        1.0, 1.0, 2.0, 0.8, 0.35, 0.25)
+            row["rollout/temperature"], row["train/advantage_abs_mean"], row["rollout/shaped_reward_mean"],
+            row["rollout/submit_rate"]) == (1.0, 1.0, 2.0, 0.8, 0.35, 0.25, 0.75)
     assert "eval/shaped_reward_mean" not in row and row["train/optimizer_steps"] == 1
     out = io.StringIO()
     Display(enabled=True, console=Console(file=out, width=200)).grpo_table(m)
-    assert ("signal: 1 of 2 groups (2 resampled, 1 short), mean |A| 0.35, 1 optimizer steps, T = 0.8, shaped "
-            "reward 0.250") in out.getvalue()
+    assert "signal: 1 of 2 groups (2 resampled, 1 short), 1 optimizer steps" in out.getvalue()
+    assert "mean |A| 0.35, T = 0.8, 75% submitted, shaped reward 0.250" in out.getvalue()
+
+
+def test_submit_rate_counts_graded_episodes_and_leaves_out_infrastructure_errors() -> None:
+    graded, cut = traj("a", 0.0, "NO", ()), traj("a", 0.0, None, None)  # submitted (graded) / cut by the turn limit
+    crashed = traj("a", 0.0, None, None, error="sandbox died")
+    assert submit_rate([graded, cut, cut, crashed]) == pytest.approx(1 / 3)
+    assert submit_rate([cut, cut]) == 0.0  # no episode graded: no reward can differ, binary or shaped
+    assert submit_rate([crashed]) is None and submit_rate([]) is None
+
+
+def test_bench_grpo_signal_compares_the_rewards_on_the_same_episodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("grpo_signal", Path(__file__).parents[2] / "bench" / "grpo_signal.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "grpo_signal", bench)  # its dataclass looks its module up there
+    spec.loader.exec_module(bench)
+    other = Task("o__r-2", "o/r", "abc", "bug", "gold", fail_to_pass=("t.py::a",))
+    trajs = [traj(TASK.instance_id, 0.0, "NO", ("t.py::a",)), traj(TASK.instance_id, 0.0, None, None, episode=1),
+             traj(other.instance_id, 1.0, "FULL", (), episode=2), traj(other.instance_id, 1.0, "FULL", (), episode=3),
+             traj(other.instance_id, 0.0, None, None, episode=4, error="sandbox died")]
+    row = bench.signal_row(trajs, [TASK, other], p2p_penalty=1.0)
+    assert (row.episodes, row.submitted, row.full, row.groups) == (5, 0.75, 2, 2)
+    assert (row.signal_binary, row.signal_shaped) == (0, 1)  # a partial fix beside a cut episode: shaped only
+    assert row.shaped_values == (0.0, 0.5, 1.0) and row.shaped_mean == pytest.approx(2.5 / 4)
+    with pytest.raises(ValueError, match="no scored episode"):
+        bench.signal_row(trajs[4:], [TASK, other], p2p_penalty=1.0)
