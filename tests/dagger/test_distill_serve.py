@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from swe_dagger.agents.serve import TransformersServer
-from swe_dagger.agents.tiny_student import build_tiny_student
 from swe_dagger.dagger.sft.checkpoints import load_student
 from swe_dagger.dagger.sft.token_teacher import ServedTokenTeacher, open_token_teacher
 
@@ -17,9 +16,8 @@ pytestmark = pytest.mark.serve
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TransformersServer]:
-    model_dir: Path = build_tiny_student(tmp_path_factory.mktemp("teacher"), params="300k", vocab_size=1000, seed=1)
-    with TransformersServer(model_dir, threads=1) as server:
+def served(tiny_student_dir: Path) -> Iterator[TransformersServer]:
+    with TransformersServer(tiny_student_dir, threads=1, startup_timeout_s=600) as server:
         yield server
 
 
