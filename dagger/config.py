@@ -140,10 +140,25 @@ class DaggerConfig:
     """Reset the envs (fresh workspaces, first observations) of the collection after each SFT step in a background
     thread while SFT runs (``dagger/rollout/overlap.py``); as many workspaces as that collection's ``episodes`` open
     at once. ``false``: each collection resets its envs itself."""
+    loss: Literal["ce", "reverse_kl", "ce+reverse_kl"] = "ce"
+    """``ce``: cross-entropy on the teacher's text labels; ``reverse_kl``: token-level distillation instead (the
+    student's own replies of the iteration, scored by ``kl_teacher``, trained on the per-token KL(student ||
+    teacher)); ``ce+reverse_kl``: both (README "Token-level distillation")."""
+    kl_teacher: str | None = None
+    """The teacher that scores tokens (``loss`` with ``reverse_kl``): a model directory with the student's
+    tokenizer (in process: exact full-vocabulary KL) or the base URL of a server with vLLM's ``prompt_logprobs``
+    (``http://127.0.0.1:8000/v1``: the sampled-token estimator)."""
+    kl_teacher_model: str | None = None
+    """The served teacher's model name (its tokenizer is loaded by that name to compare with the student's)."""
+    kl_coef: float = 1.0
+    """Weight of the reverse-KL term."""
 
     def __post_init__(self) -> None:
-        check_bounds("dagger", self, fraction=("beta", "beta_end"),
+        check_bounds("dagger", self, fraction=("beta", "beta_end"), at_least_0=("kl_coef",),
                      at_least_1=("iterations", "episodes_per_iteration", "labels_per_iteration", "num_envs"))
+        if self.loss != "ce" and not self.kl_teacher:
+            raise ConfigError(f"dagger.loss={self.loss} needs dagger.kl_teacher (a model directory with the student's "
+                              "tokenizer, or a server URL with prompt logprobs)")
 
 
 @dataclass(frozen=True)
@@ -265,6 +280,8 @@ class RunConfig:
         if self.run_dir is not None and not self.run_dir.strip():
             raise ConfigError("run_dir is empty: give a directory or null (runs/<mode>-<seed>)")
         parse_phases(self.phases)
+        if self.dagger.loss != "ce" and self.sft.packing != "none":
+            raise ConfigError(f"dagger.loss={self.dagger.loss} trains one sequence per state: set sft.packing=none")
 
     def resolved_run_dir(self) -> Path:
         return Path(self.run_dir) if self.run_dir else Path("runs") / f"{self.mode}-{self.seed}"

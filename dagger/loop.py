@@ -16,6 +16,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from swe_dagger.dagger.config import RunConfig, phase_plan
 from swe_dagger.dagger.grpo.phase import grpo_phase
@@ -31,6 +32,9 @@ from swe_dagger.dagger.sft import dataset
 from swe_dagger.dagger.sft.trainer import SFTResult
 from swe_dagger.durable.files import atomic_write_json, read_json
 from swe_dagger.sandbox.local_gc import remove_leaked_workspaces
+
+if TYPE_CHECKING:
+    from swe_dagger.dagger.sft.distill import Distillation
 
 
 def train(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> Path:
@@ -142,7 +146,8 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
     result_path = ctx.run_dir / "sft" / f"iter_{i:03d}.json"
     if ctx.done(i, "trained"):
         data = read_json(result_path)
-        return SFTResult(**{**data, "epoch_losses": tuple(data["epoch_losses"])})
+        return SFTResult(**{**data, "epoch_losses": tuple(data["epoch_losses"]),
+                            "kl_epochs": tuple(data.get("kl_epochs", ()))})
     from swe_dagger.dagger.sft.checkpoints import load_student, pad_token_id, save_checkpoint, with_lora
     from swe_dagger.dagger.sft.examples import encode_rows
     from swe_dagger.dagger.sft.trainer import train_sft
@@ -154,6 +159,7 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
         if cfg.sft.lora:
             model = with_lora(model, cfg.sft)
         examples = encode_rows(rows, ctx.agent, tokenizer, cfg.sft.max_seq_len)
+        distill = _distillation(ctx, rows, tokenizer)
         steps_per_epoch = -(-len(examples) // cfg.sft.batch_size) // cfg.sft.grad_accum or 1
         ctx.display.start(f"train iter {i} (|D|={len(rows)})", total=steps_per_epoch * cfg.sft.epochs)
         before = _sft_steps_before(ctx, i)
@@ -162,13 +168,40 @@ def _train_step(ctx: RunContext, i: int, rows: list[dataset.LabelRow]) -> SFTRes
             ctx.display.advance(info=f"loss {loss:.3f}", total=total)
             ctx.report.scalars({"train_step/sft_loss": loss}, axis="sft_step", step=before + step)
 
-        result = train_sft(model, examples, cfg.sft, pad_id=pad_token_id(tokenizer),
-                           seed=derive_seed(cfg.seed, "sft", i) % 2**31, on_step=on_step,
-                           episodes=[(r.iteration, r.episode) for r in rows], log=ctx.display.log)
+        try:
+            result = train_sft(model, examples, cfg.sft, pad_id=pad_token_id(tokenizer),
+                               seed=derive_seed(cfg.seed, "sft", i) % 2**31, on_step=on_step,
+                               episodes=[(r.iteration, r.episode) for r in rows], log=ctx.display.log,
+                               distill=distill)
+        finally:
+            if distill is not None and distill.teacher is not None:
+                distill.teacher.close()
         save_checkpoint(model, tokenizer, ctx.checkpoint(i))
         atomic_write_json(result_path, dataclasses.asdict(result))
         ctx.mark(i, "trained")
     return result
+
+
+def _distillation(ctx: RunContext, rows: list[dataset.LabelRow], tokenizer: Any) -> Distillation | None:
+    """``dagger.loss`` with ``reverse_kl``: the student replies in ``rows`` scored by ``dagger.kl_teacher``."""
+    d = ctx.cfg.dagger
+    if d.loss == "ce" or d.kl_teacher is None:
+        return None
+    import torch
+
+    from swe_dagger.dagger.sft.distill import prepare
+    from swe_dagger.dagger.sft.token_teacher import open_token_teacher
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    teacher = open_token_teacher(d.kl_teacher, d.kl_teacher_model, device, tokenizer)
+    try:
+        distill = prepare(d.loss, d.kl_coef, rows, ctx.agent, tokenizer, ctx.cfg.sft.max_seq_len, teacher)
+    except BaseException:
+        teacher.close()
+        raise
+    if distill.teacher is None:
+        teacher.close()  # a served teacher has scored every reply already
+    return distill
 
 
 def _sft_steps_before(ctx: RunContext, i: int) -> int:

@@ -20,6 +20,7 @@ from accelerate import Accelerator
 
 from swe_dagger.dagger.config import SFTConfig
 from swe_dagger.dagger.sft.checkpoints import precision_for
+from swe_dagger.dagger.sft.distill import Distillation, distill_loss
 from swe_dagger.dagger.sft.examples import SFTExample, collate_left
 from swe_dagger.dagger.sft.pack import (
     MASK_IMPLEMENTATIONS,
@@ -52,6 +53,9 @@ class SFTResult:
     """Sequences per epoch: ``examples`` per state, fewer when packed (0: a result written before packing)."""
     input_tokens: int = 0
     """Tokens per epoch fed to the model, padding excluded."""
+    kl_epochs: tuple[float, ...] = ()
+    """Mean reverse KL (student || teacher) per token of each epoch's student replies (``dagger.loss`` with
+    ``reverse_kl``; empty otherwise)."""
 
 
 def train_sft(
@@ -64,6 +68,7 @@ def train_sft(
     on_step: StepCallback | None = None,
     episodes: Sequence[Hashable] | None = None,
     log: Callable[[str], None] | None = None,
+    distill: Distillation | None = None,
 ) -> SFTResult:
     """Train ``model`` in place on ``examples`` for ``cfg.epochs`` epochs, or until ``cfg.max_tokens_per_iteration``
     tokens have been trained on (at the end of the optimizer step that reaches it); deterministic under ``seed``.
@@ -71,13 +76,14 @@ def train_sft(
     ``episodes[i]`` names example i's episode: with ``cfg.packing == "episode"`` an episode's states train as
     one packed sequence (:mod:`~swe_dagger.dagger.sft.pack`), and the token budget counts packed tokens; without
     ``episodes``, or when the model's attention cannot take a 4D mask (said once through ``log``), every state is its
-    own sequence.
+    own sequence. ``distill`` (aligned with ``examples``; per-state training only) adds the reverse KL of the
+    student's replies to the cross-entropy, or replaces it (:mod:`~swe_dagger.dagger.sft.distill`).
     """
     if not examples:
         raise ValueError("no SFT examples: the aggregated dataset is empty")
     started = time.perf_counter()
     torch.manual_seed(seed)
-    units = training_units(model, examples, episodes, cfg, log or _logger.warning)
+    units = training_units(model, examples, episodes if distill is None else None, cfg, log or _logger.warning)
     accelerator = Accelerator(mixed_precision=precision_for(cfg), gradient_accumulation_steps=cfg.grad_accum)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -91,15 +97,26 @@ def train_sft(
     recompute(model, cfg.gradient_checkpointing)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
+
+    def ce(batch_units: Sequence[Any]) -> tuple[torch.Tensor, SFTLossMetrics]:
+        return batch_loss(model, batch_units, pad_id, accelerator.device, mask_dtype)
+
     epoch_losses: list[float] = []
+    kl_epochs: list[float] = []
     first_loss = math.nan
     step = 0
     tokens = 0
     for batches in epochs:
         losses: list[float] = []
+        kls: list[float] = []
         for batch in batches:
             with accelerator.accumulate(model), accelerator.autocast():
-                loss, metrics = batch_loss(model, [units[i] for i in batch], pad_id, accelerator.device, mask_dtype)
+                if distill is None:
+                    loss, metrics = ce([units[i] for i in batch])
+                else:
+                    loss, distilled = distill_loss(model, distill, examples, batch, pad_id, accelerator.device, ce)
+                    kls += [distilled.kl] if distilled.kl_tokens else []
+                    metrics = distilled
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
@@ -113,6 +130,8 @@ def train_sft(
                 if on_step is not None:
                     on_step(step, total_steps, metrics.loss)
         epoch_losses.append(sum(losses) / len(losses))
+        if kls:
+            kl_epochs.append(sum(kls) / len(kls))
     release(accelerator, model)
     recompute(model, False)
     return SFTResult(
@@ -125,6 +144,7 @@ def train_sft(
         seconds=time.perf_counter() - started,
         sequences=len(units),
         input_tokens=sum(len(u.input_ids) for u in units),
+        kl_epochs=tuple(kl_epochs),
     )
 
 
