@@ -53,6 +53,8 @@ class Slot:
     """One env actor, its envs open now, and (once started) where it runs."""
 
     actor: Any
+    started: Any = None
+    """The actor's first ``where()`` call: done once the actor runs."""
     envs: int = 0
     node: str | None = None
     pid: int | None = None
@@ -72,9 +74,8 @@ class ActorPool:
         self._lock = threading.Lock()
         self.slots = [self._spawn() for _ in range(size)]
         self.lost_actors = 0
-        ready = [s.actor.where.remote() for s in self.slots]
         try:
-            places = ray.get(ready, timeout=READY_TIMEOUT_S)
+            places = ray.get([s.started for s in self.slots], timeout=READY_TIMEOUT_S)
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(f"{size} env actors did not start within {READY_TIMEOUT_S:.0f} s; the cluster has "
                                f"{ray.available_resources()} free") from None
@@ -82,11 +83,16 @@ class ActorPool:
             slot.node, slot.pid = node, pid
 
     def _spawn(self) -> Slot:
-        return Slot(self._remote.options(**self._options).remote())
+        actor = self._remote.options(**self._options).remote()
+        return Slot(actor, started=actor.where.remote())
 
     def acquire(self) -> Slot:
+        """The least-loaded actor, started ones first (a replacement may wait for room that a lost node took)."""
         with self._lock:
-            slot = min(self.slots, key=lambda s: s.envs)
+            for s in self.slots:  # replacements that have started since
+                if s.node is None and self._ray.wait([s.started], timeout=0)[0]:
+                    s.locate(self._ray)
+            slot = min(self.slots, key=lambda s: (s.node is None, s.envs))
             slot.envs += 1
             return slot
 

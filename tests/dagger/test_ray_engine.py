@@ -36,9 +36,11 @@ LOOK = "THOUGHT: look first.\n\n```bash\ncat shapes/core.py\n```"
 def ray_cluster(ray_module: Any) -> Iterator[Any]:
     """A one-node Ray cluster in this process, with room for 2 env actors of the local sandbox."""
     ray = ray_module
-    for attempt in range(3):  # a node's agents must come up within Ray's fixed start-up timeouts: on a machine
-        try:  # starved of CPU they sometimes do not, and a second start is the remedy
-            ray.init(num_cpus=2, resources={"sandbox_local": 2}, object_store_memory=80 * 2**20,
+    # num_cpus=0: no prestarted idle workers; a node's agents must come up within Ray's fixed start-up timeouts,
+    # and on a machine starved of CPU they sometimes do not: a second start is the remedy
+    for attempt in range(3):
+        try:
+            ray.init(num_cpus=0, resources={"sandbox_local": 2}, object_store_memory=80 * 2**20,
                      include_dashboard=False, log_to_driver=False, logging_level="WARNING")
             break
         except Exception:
@@ -105,7 +107,7 @@ def local_run(shape_tasks: list[Task]) -> tuple[list[Trajectory], int]:
 def engine(ray: Any) -> Any:
     from swe_dagger.dagger.rollout.ray_engine import RayEngine
 
-    return RayEngine(RolloutConfig(engine="ray"), sandbox="local", actors=2, log=lambda _: None)
+    return RayEngine(RolloutConfig(engine="ray", ray_actor_cpus=0), sandbox="local", actors=2, log=lambda _: None)
 
 
 def test_ray_engine_gives_the_local_engines_trajectories_and_labels(
@@ -131,7 +133,7 @@ def test_an_actor_killed_mid_episode_is_rebuilt_elsewhere_without_losing_or_repe
     def kill_first_actor(call: int) -> None:
         if call != 2:  # the second turn: episode 0 has stepped once on its actor
             return
-        slot = collector[0].workers[0].slot  # type: ignore[attr-defined]
+        slot = collector[0].workers[0].slot
         killed.append(slot.pid)
         if how == "ray.kill":
             ray_cluster.kill(slot.actor, no_restart=True)
