@@ -18,6 +18,7 @@ from swe_dagger.agents.prompts import PromptStyle
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
+from swe_dagger.dagger.rollout.config import RolloutConfig
 from swe_dagger.dagger.run.provenance import strip_provenance
 from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
 from swe_dagger.durable.files import atomic_write_text
@@ -270,6 +271,7 @@ class RunConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)

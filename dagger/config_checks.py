@@ -23,6 +23,13 @@ def check_runnable(cfg: RunConfig) -> None:
     check_student(cfg.student)
     _check_teacher(cfg)
     check_sandbox(cfg.env.sandbox, "env.sandbox")
+    if cfg.rollout.engine == "ray":
+        from swe_dagger.dagger.rollout.ray_engine import import_ray
+
+        try:
+            import_ray()
+        except ImportError as exc:
+            raise ConfigError(f"rollout.engine: {exc}") from None
 
 
 def check_student(student: StudentConfig) -> None:

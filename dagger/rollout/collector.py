@@ -23,7 +23,7 @@ from typing import Any
 
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams, StateRenderer
 from swe_dagger.dagger.records import Trajectory, Turn
-from swe_dagger.dagger.rollout.env_worker import EnvWorker, Reset
+from swe_dagger.dagger.rollout.env_worker import EnvWorker, MakeWorker, Reset, Worker
 from swe_dagger.dagger.rollout.prefetch import Prefetch, close_ready
 from swe_dagger.dagger.run.provenance import teacher_model
 from swe_dagger.dagger.schedule import ActorChooser, MixingMode, derive_seed
@@ -48,7 +48,7 @@ class _Live:
     """Main-thread bookkeeping of one running episode (never shared with workers)."""
 
     spec: EpisodeSpec
-    worker: EnvWorker
+    worker: Worker
     chooser: ActorChooser
     task: Task
     prefix: Conversation
@@ -60,7 +60,9 @@ class _Live:
 
 class Collector:
     """Runs episode specs with a student ``Policy`` and a ``Teacher`` over ``num_envs`` env workers. An episode
-    whose env a ``prepared`` :class:`~swe_dagger.dagger.rollout.prefetch.Prefetch` reset ahead starts in that env."""
+    whose env a ``prepared`` :class:`~swe_dagger.dagger.rollout.prefetch.Prefetch` reset ahead starts in that env.
+    ``make_worker`` builds a worker from the env factory: a thread's ``EnvWorker`` here, or an env on a Ray actor
+    (:meth:`~swe_dagger.dagger.rollout.ray_engine.RayEngine.worker`)."""
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class Collector:
         count_tokens: Callable[[str], int] | None = None,
         model_version: str = "",
         prepared: Prefetch | None = None,
+        make_worker: MakeWorker = EnvWorker,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -91,7 +94,7 @@ class Collector:
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=num_envs, thread_name_prefix="env")
         try:
-            self.workers = list(self._pool.map(lambda _: EnvWorker(make_env), range(num_envs)))
+            self.workers = list(self._pool.map(lambda _: make_worker(make_env), range(num_envs)))
         except BaseException:
             self.workers = []
             self.close()

@@ -1,4 +1,5 @@
-"""One environment behind a small message-style interface (reset/step/diff), so it could become a Ray actor.
+"""One environment behind a small message-style interface (reset/step/diff); with ``rollout.engine: ray`` the same
+worker runs inside a Ray env actor (``ray_actor.py``) and the collector talks to it through ``ray_worker.py``.
 
 The collector only talks to workers through these calls and their frozen return values; a worker holds no state
 the collector shares. Threads run the calls concurrently (sandboxed commands are subprocesses, so the GIL is
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from swe_dagger.envs.task import Task
 
@@ -37,6 +38,23 @@ class Step:
     """F2P + P2P tests that failed on the graded patch (graded steps)."""
     tampered: tuple[str, ...] = ()
     """Protected paths (tests, conftest.py, ...) the submitted diff touched; grading left them out."""
+
+
+class Worker(Protocol):
+    """What the collector asks of an env worker: an :class:`EnvWorker` in a thread here, or an env on a Ray actor
+    (:class:`~swe_dagger.dagger.rollout.ray_worker.RayEnvWorker`)."""
+
+    def reset(self, task_id: str, seed: int) -> Reset: ...
+
+    def step(self, action: str) -> Step: ...
+
+    def diff(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+MakeWorker = Callable[[Callable[[], Any]], Worker]
+"""Builds a worker from an env factory (``EnvWorker`` itself is one)."""
 
 
 class EnvWorker:

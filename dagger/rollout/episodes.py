@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
-from swe_dagger.dagger.rollout.env_worker import make_swe_env
+from swe_dagger.dagger.rollout.env_worker import EnvWorker, MakeWorker, make_swe_env
 from swe_dagger.dagger.rollout.episode_log import append_trajectory, episode_log, read_trajectories
 from swe_dagger.dagger.rollout.prefetch import Prefetch
 from swe_dagger.dagger.run.context import RunContext
@@ -88,6 +88,15 @@ def env_factory(ctx: RunContext, tasks: list[Task]) -> Callable[[], Any]:
                         prompt_style=cfg.student.prompt)
 
 
+def worker_factory(ctx: RunContext) -> MakeWorker:
+    """How the run's env workers are made (``rollout.engine``): threads here, or envs on the run's Ray actors."""
+    if ctx.cfg.rollout.engine == "local":
+        return EnvWorker
+    from swe_dagger.dagger.rollout.ray_engine import engine_for
+
+    return engine_for(ctx).worker
+
+
 def collect(ctx: RunContext, req: CollectRequest, prepared: Prefetch | None = None) -> list[Trajectory]:
     """Run (or finish) the collection ``req``; returns all its trajectories in episode order. ``prepared``: envs
     reset ahead for some of its episodes (the collector takes them and closes the ones it does not use)."""
@@ -119,7 +128,7 @@ def collect(ctx: RunContext, req: CollectRequest, prepared: Prefetch | None = No
     with _student_policy(ctx, req) as policy, Collector(
         env_factory(ctx, req.tasks), n, ctx.agent, policy, ctx.teacher, sampling=sampling, mixing=cfg.dagger.mixing,
         max_turns=cfg.env.max_turns, count_tokens=policy.count_tokens, model_version=req.student.name,
-        prepared=prepared,
+        prepared=prepared, make_worker=worker_factory(ctx),
     ) as collector:
         while not finished(wave):
             last = wave * n + n if budget is not None else min(wave * n + n, req.episodes)

@@ -16,7 +16,7 @@ A killed run leaves its prepared workspaces to the next run's start-up sweep, li
 from __future__ import annotations
 
 from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
-from swe_dagger.dagger.rollout.episodes import CollectRequest, env_factory, episode_spec
+from swe_dagger.dagger.rollout.episodes import CollectRequest, env_factory, episode_spec, worker_factory
 from swe_dagger.dagger.rollout.prefetch import Prefetch
 from swe_dagger.dagger.run.context import RunContext
 
@@ -38,7 +38,8 @@ class Lookahead:
         specs = [episode_spec(req, self._ctx.cfg.seed, e) for e in range(req.episodes) if e not in have]
         if specs:
             keys = [(s.task_id, s.seed) for s in specs]
-            self._pending = (req, Prefetch(env_factory(self._ctx, req.tasks), keys))
+            self._pending = (req, Prefetch(env_factory(self._ctx, req.tasks), keys,
+                                                   worker_factory(self._ctx)))
 
     def take(self, req: CollectRequest) -> Prefetch | None:
         """The envs prepared for ``req`` (same kind and iteration), for its collector; ``None`` if there are none."""

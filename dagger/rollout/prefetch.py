@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swe_dagger.dagger.rollout.env_worker import EnvWorker, Reset
+from swe_dagger.dagger.rollout.env_worker import EnvWorker, MakeWorker, Reset, Worker
 
 Key = tuple[str, int]
 """An episode's ``(task_id, seed)``: what its reset depends on."""
@@ -27,18 +27,19 @@ Key = tuple[str, int]
 class Ready:
     """An env already reset for one episode, and what the reset returned."""
 
-    worker: EnvWorker
+    worker: Worker
     reset: Reset
 
 
 class Prefetch:
     """Opens and resets an env per key of ``keys``, in order, in a thread of its own, until taken or closed."""
 
-    def __init__(self, make_env: Callable[[], Any], keys: Sequence[Key]) -> None:
+    def __init__(self, make_env: Callable[[], Any], keys: Sequence[Key],
+                 make_worker: MakeWorker = EnvWorker) -> None:
         self.keys = tuple(keys)
         self.error: str | None = None
         """Why preparing stopped early (the collector then resets those envs itself and meets the cause again)."""
-        self._make_env = make_env
+        self._make_env, self._make_worker = make_env, make_worker
         self._ready: dict[Key, Ready] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
@@ -48,9 +49,9 @@ class Prefetch:
         for key in self.keys:
             if self._stop.is_set():
                 return
-            worker: EnvWorker | None = None
+            worker: Worker | None = None
             try:
-                worker = EnvWorker(self._make_env)
+                worker = self._make_worker(self._make_env)
                 self._ready[key] = Ready(worker, worker.reset(*key))
             except Exception as exc:  # reported by take(); the collector's own reset raises it where it belongs
                 if worker is not None:

@@ -56,6 +56,9 @@ class RunContext:
     """The run's vLLM server for student rollouts (``student.backend: vllm``), else ``None``."""
     lock: DirLock | None = None
     """The run directory's lock, held until :meth:`close`."""
+    rollout_engine: Any = None
+    """What ``rollout.engine`` keeps open for the run (``ray``: the cluster connection and its env actors, started
+    by the first collection), closed with the run; ``None`` for the local engine."""
 
     def checkpoint(self, iteration: int) -> Path:
         return self.run_dir / "checkpoints" / f"iter_{iteration:03d}"
@@ -94,7 +97,10 @@ class RunContext:
         twice."""
         vllm, self.vllm_student = self.vllm_student, None
         teacher, self.teacher = self.teacher, _ClosedTeacher()
+        engine, self.rollout_engine = self.rollout_engine, None
         try:
+            if engine is not None:
+                engine.close()
             if vllm is not None:
                 vllm.close()
         finally:

@@ -1,0 +1,214 @@
+"""The Ray rollout engine (``rollout.engine: ray``): env workers as Ray actors on any node of a cluster.
+
+The loop and the collector are the local engine's: the driver (this process) renders states, batches the student's
+generations, calls the teacher (its cache and metering stay here) and writes every record; only the envs move.
+Each env actor (:class:`~swe_dagger.dagger.rollout.ray_actor.EnvHost`) reserves ``rollout.ray_actor_cpus`` and one
+unit of the custom resource ``sandbox_<env.sandbox>`` that nodes able to run that sandbox backend declare, and owns
+the envs (sandboxes) of the episodes placed on it; :class:`ActorPool` places each env on its least-loaded actor.
+A lost actor is replaced, and its episodes are rebuilt on other actors
+(:class:`~swe_dagger.dagger.rollout.ray_worker.RayEnvWorker`).
+
+The actors live as long as the run (one :class:`RayEngine`, closed with it); the driver appends where each episode
+ran to ``<run_dir>/rollout/ray_placements.jsonl``. Ray is imported only here, only for ``rollout.engine: ray``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swe_dagger.dagger.rollout.config import RolloutConfig
+from swe_dagger.dagger.rollout.ray_actor import EnvHost
+from swe_dagger.dagger.rollout.ray_worker import RayEnvWorker
+
+READY_TIMEOUT_S = 600.0
+"""How long the first actors may take to start (a busy node imports torch-free code in a fresh worker)."""
+LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
+"""Object store of a cluster started for the run: envs exchange strings, not tensors."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or one ImportError that names the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("rollout.engine=ray needs Ray: pip install 'swe-dagger[ray]' (or 'ray[default]')") from None
+    return ray
+
+
+def sandbox_resource(sandbox: str) -> str:
+    """The custom resource a node declares for each env actor of backend ``sandbox`` it can host."""
+    return f"sandbox_{sandbox}"
+
+
+@dataclass
+class Slot:
+    """One env actor, its envs open now, and (once started) where it runs."""
+
+    actor: Any
+    started: Any = None
+    """The actor's first ``where()`` call: done once the actor runs."""
+    envs: int = 0
+    node: str | None = None
+    pid: int | None = None
+
+    def locate(self, ray: Any) -> tuple[str, int]:
+        if self.node is None or self.pid is None:
+            self.node, self.pid = ray.get(self.actor.where.remote())
+        return self.node, self.pid
+
+
+class ActorPool:
+    """``size`` env actors; a lost one is replaced by a new actor (placed wherever the cluster has room)."""
+
+    def __init__(self, ray: Any, size: int, options: dict[str, Any]) -> None:
+        self._ray, self._options = ray, options
+        self._remote = ray.remote(EnvHost)
+        self._lock = threading.Lock()
+        self.slots = [self._spawn() for _ in range(size)]
+        self.lost_actors = 0
+        try:
+            places = ray.get([s.started for s in self.slots], timeout=READY_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            raise RuntimeError(f"{size} env actors did not start within {READY_TIMEOUT_S:.0f} s; the cluster has "
+                               f"{ray.available_resources()} free") from None
+        for slot, (node, pid) in zip(self.slots, places, strict=True):
+            slot.node, slot.pid = node, pid
+
+    def _spawn(self) -> Slot:
+        actor = self._remote.options(**self._options).remote()
+        return Slot(actor, started=actor.where.remote())
+
+    def acquire(self) -> Slot:
+        """The least-loaded actor, started ones first (a replacement may wait for room that a lost node took)."""
+        with self._lock:
+            for s in self.slots:  # replacements that have started since
+                if s.node is None and self._ray.wait([s.started], timeout=0)[0]:
+                    s.locate(self._ray)
+            slot = min(self.slots, key=lambda s: (s.node is None, s.envs))
+            slot.envs += 1
+            return slot
+
+    def release(self, slot: Slot) -> None:
+        with self._lock:
+            slot.envs = max(0, slot.envs - 1)
+
+    def lost(self, slot: Slot) -> None:
+        """``slot``'s actor died: replace it (once, whichever of its envs noticed first)."""
+        with self._lock:
+            if slot not in self.slots:
+                return
+            self.slots[self.slots.index(slot)] = self._spawn()
+            self.lost_actors += 1
+        with contextlib.suppress(Exception):  # already gone: the usual case
+            self._ray.kill(slot.actor, no_restart=True)
+
+    def close(self) -> None:
+        """Close every actor's envs, then end the actors; safe twice."""
+        slots, self.slots = self.slots, []
+        pending = [s.actor.close_all.remote() for s in slots]
+        try:
+            self._ray.wait(pending, num_returns=len(pending), timeout=60)
+        finally:
+            for slot in slots:
+                with contextlib.suppress(Exception):
+                    self._ray.kill(slot.actor, no_restart=True)
+
+
+class RayEngine:
+    """The run's connection to a Ray cluster and its env actors; ``worker`` is the collector's ``make_worker``."""
+
+    def __init__(self, cfg: RolloutConfig, *, sandbox: str, actors: int, placements: Path | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        self._ray = ray = import_ray()
+        self._placements = placements
+        self._log_lock = threading.Lock()
+        resources = {sandbox_resource(sandbox): 1.0, **cfg.ray_resources}
+        self._owns_connection = connect(ray, cfg.ray_address, actors=actors, cpus=cfg.ray_actor_cpus,
+                                        resources=resources)
+        try:
+            check_capacity(ray, actors=actors, cpus=cfg.ray_actor_cpus, resources=resources)
+            self.pool = ActorPool(ray, actors, {"num_cpus": cfg.ray_actor_cpus, "resources": resources,
+                                                "max_concurrency": 64})
+        except BaseException:
+            self._disconnect()
+            raise
+        nodes = {s.node for s in self.pool.slots}
+        log(f"ray: {actors} env actors on {len(nodes)} node(s) of {ray.get_runtime_context().gcs_address}")
+        self._closed = False
+
+    def worker(self, make_env: Callable[[], Any]) -> RayEnvWorker:
+        """An env built by ``make_env`` on the least-loaded actor (the collector's and prefetch's ``make_worker``)."""
+        return RayEnvWorker(self._ray, self.pool, make_env, self._placed)
+
+    def _placed(self, worker: RayEnvWorker, rebuilt: bool) -> None:
+        if self._placements is None or worker.slot is None or worker.episode is None:
+            return
+        node, pid = worker.slot.locate(self._ray)
+        row = {"task_id": worker.episode[0], "seed": worker.episode[1], "node": node, "pid": pid, "rebuilt": rebuilt}
+        with self._log_lock:
+            self._placements.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._placements, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        """End the actors (closing their envs) and the connection if this engine made it; safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.pool.close()
+        finally:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        if self._owns_connection:
+            self._ray.shutdown()
+
+
+def connect(ray: Any, address: str, *, actors: int, cpus: float, resources: dict[str, float]) -> bool:
+    """Connect this process to the cluster ``address`` names (see ``rollout.ray_address``); ``False`` when it was
+    connected already (then the caller must not disconnect it)."""
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
+    if address != "local":
+        try:
+            ray.init(address=address, **quiet)
+            return True
+        except ConnectionError as exc:
+            if address != "auto":
+                raise RuntimeError(f"rollout.ray_address={address}: no Ray cluster there: {exc}") from None
+    ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(actors * cpus)),
+             resources={name: amount * actors for name, amount in resources.items()},
+             object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False, **quiet)
+    return True
+
+
+def check_capacity(ray: Any, *, actors: int, cpus: float, resources: dict[str, float]) -> None:
+    """Raise naming what is short when the cluster's nodes together cannot host ``actors`` env actors."""
+    total = ray.cluster_resources()
+    need = {"CPU": actors * cpus, **{name: amount * actors for name, amount in resources.items()}}
+    short = [f"{name}: needs {amount:g}, the cluster has {total.get(name, 0):g}"
+             for name, amount in need.items() if amount > 0 and total.get(name, 0) + 1e-9 < amount]
+    if short:
+        raise RuntimeError(f"the Ray cluster cannot host {actors} env actors ({'; '.join(short)}); start nodes "
+                           f"with e.g. ray start --resources '{json.dumps({k: actors for k in resources})}', or "
+                           "lower rollout.ray_actors / rollout.ray_actor_cpus")
+
+
+def engine_for(ctx: Any) -> RayEngine:
+    """The run's engine (``ctx``: a :class:`~swe_dagger.dagger.run.context.RunContext`), started on first use."""
+    if ctx.rollout_engine is None:
+        cfg = ctx.cfg
+        ctx.rollout_engine = RayEngine(
+            cfg.rollout, sandbox=cfg.env.sandbox, actors=cfg.rollout.ray_actors or cfg.dagger.num_envs,
+            placements=ctx.run_dir / "rollout" / "ray_placements.jsonl", log=ctx.display.log)
+    return ctx.rollout_engine
