@@ -142,3 +142,28 @@ def test_router_labels_record_which_teacher_gave_them(shape_tasks: list[Task]) -
     assert labeled and all(t.teacher_id == oracle.teacher_id for t in labeled)
     assert labels_by_teacher(trajs) == {oracle.teacher_id: len(labeled)}
     assert router.stats.escalations == len(labeled)  # every state went past the cheap model's invalid reply
+
+
+def test_config_keys_parse_and_bad_values_name_the_key(tmp_path) -> None:
+    from swe_dagger.dagger.config import ConfigError, load_config
+    from swe_dagger.dagger.config_checks import check_runnable
+
+    path = tmp_path / "run.yaml"
+    path.write_text("teachers:\n  - {name: oracle, tasks: 'shapes__*', cost: 0}\n"
+                    "  - {name: oracle, options: {reproduce: 'true'}, cost: 2}\n"
+                    "dagger: {relabel: failure, teacher_budget: 100, mixing: prefix, horizon_start: 1}\n")
+    cfg = load_config(path)
+    assert [(t.tasks, t.cost) for t in cfg.teachers] == [("shapes__*", 0.0), (None, 2.0)]
+    assert (cfg.dagger.relabel, cfg.dagger.teacher_budget, cfg.dagger.horizon_start) == ("failure", 100, 1)
+    check_runnable(cfg)
+    for override, needle in [("dagger.relabel=some", r"dagger\.relabel"),
+                             ("dagger.teacher_budget=-1", r"dagger\.teacher_budget must be >= 0"),
+                             ("dagger.mixing=per_turn", "horizon curriculum needs mixing: prefix")]:
+        with pytest.raises(ConfigError, match=needle):
+            load_config(path, [override])
+    path.write_text("teachers:\n  - {name: oracle, options: {colour: red}}\n")
+    with pytest.raises(ConfigError, match=r"teachers\[0\]\.options: .*colour"):
+        check_runnable(load_config(path))
+    path.write_text("teachers:\n  - {name: oracle, tasks: 're:('}\n")
+    with pytest.raises(ConfigError, match=r"teachers\[0\]\.tasks: .*not a valid regex"):
+        check_runnable(load_config(path))
