@@ -38,7 +38,8 @@ class RolloutStats:
     teacher_turns: int
     teacher_calls: int
     agreement: float | None
-    """Share of labeled student turns whose command equals the teacher's."""
+    """Share of labeled student turns whose command equals the teacher's (with ``relabel: disagreement``, the
+    agreeing turns whose label was dropped count, as agreeing)."""
     first_turn_agreement: float | None
     """The same, on first turns only: the state that is just the issue, before any of the agent's own commands
     (for the oracle, its first look at the code). Agreement on later states is capped by the teacher's exact edit
@@ -66,6 +67,7 @@ def rollout_stats(trajs: Sequence[Trajectory]) -> RolloutStats:
     labeled = [t for t in student if t.teacher_label is not None]
     first = [t for t in labeled if t.index == 0]
     agreed = [t for t in student if t.unlabeled == "agreed"]  # agreeing states whose label was not kept
+    first_agreed = [t for t in agreed if t.index == 0]
     scored = [traj for traj in trajs if traj.error is None]
     return RolloutStats(
         episodes=len(trajs),
@@ -74,7 +76,8 @@ def rollout_stats(trajs: Sequence[Trajectory]) -> RolloutStats:
         teacher_calls=sum(traj.teacher_calls for traj in trajs),
         agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in labeled) + len(agreed),
                         len(labeled) + len(agreed)),
-        first_turn_agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in first), len(first)),
+        first_turn_agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in first) + len(first_agreed),
+                                   len(first) + len(first_agreed)),
         format_error_rate=_rate(sum(t.format_error for t in student), len(student)),
         mean_turns=_rate(sum(len(traj.turns) for traj in trajs), len(trajs)),
         resolve_rate=_rate(sum(traj.resolution == "FULL" for traj in scored), len(scored)),

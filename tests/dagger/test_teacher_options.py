@@ -77,6 +77,7 @@ def test_disagreement_keeps_labels_only_where_the_student_differs(shape_tasks: l
     assert traj.turns[1].teacher_label is not None and traj.turns[1].unlabeled is None
     stats = rollout_stats([traj])
     assert traj.teacher_calls == 2 and stats.labels_agreed == 1 and stats.calls_saved == 0
+    assert stats.agreement == 0.5 and stats.first_turn_agreement == 1.0  # the dropped label still counts as agreeing
     (all_,) = run(shape_tasks[:1], student, [spec(shape_tasks[0])], max_turns=2)  # relabel: all keeps both
     assert [t.teacher_label is not None for t in all_.turns] == [True, True]
 
