@@ -19,6 +19,7 @@ from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
 from swe_dagger.dagger.rollout.config import RolloutConfig
+from swe_dagger.dagger.rollout.relabel import Relabel
 from swe_dagger.dagger.run.provenance import strip_provenance
 from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
 from swe_dagger.durable.files import atomic_write_text
@@ -118,6 +119,28 @@ class TeacherConfig:
 
 
 @dataclass(frozen=True)
+class TeacherRouteConfig:
+    """One teacher of the ``teachers:`` list (README "Several teachers")."""
+
+    name: str
+    """Registry name, plugin or ``pkg.module:Class``, as ``teacher.name``."""
+    options: dict[str, str] = field(default_factory=dict)
+    tasks: str | None = None
+    """Which tasks it may label: a glob on the instance id or repo (``django__*``), ``re:REGEX``, or null = all."""
+    cost: float = 0.0
+    """Relative cost: the cheapest matching teacher is asked first; an invalid reply or an error goes to the next."""
+    price_per_1k_prompt: float | None = None
+    """$ per 1000 prompt tokens (metering of model-backed teachers)."""
+    price_per_1k_completion: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("teachers[].name is empty: name a teacher (oracle, chat, replay, or pkg.module:Class)")
+        check_bounds("teachers[]", self, at_least_0=("cost",))
+
+
+
+@dataclass(frozen=True)
 class DaggerConfig:
     iterations: int = 6
     """DAgger iterations (collect → label → aggregate → train → evaluate). On the default suite the tiny student's
@@ -153,13 +176,29 @@ class DaggerConfig:
     """The served teacher's model name (its tokenizer is loaded by that name to compare with the student's)."""
     kl_coef: float = 1.0
     """Weight of the reverse-KL term."""
+    relabel: Relabel = "all"
+    """Which student-acted states the teacher labels: ``all``; ``disagreement``: only where the student's command
+    differs from the teacher's (normalised command equality; agreeing states are not trained on); ``failure``: only
+    after a command that failed (non-zero ``<returncode>`` in the last observation; no call elsewhere)."""
+    teacher_budget: int | None = None
+    """Teacher labels for the whole run (null = no limit): each iteration may spend an even share of what is left,
+    β is capped so teacher-acted turns fit in it, and once it is spent the run goes on without labeling."""
+    horizon_start: int | None = None
+    """``mixing: prefix`` curriculum: the student acts for the first k_i = horizon_start + horizon_step * i turns of
+    iteration i's episodes, then the teacher (null = k drawn from β, see ``dagger/schedule.py``)."""
+    horizon_step: int = 1
+    """Turns the student's horizon grows per iteration (curriculum)."""
 
     def __post_init__(self) -> None:
-        check_bounds("dagger", self, fraction=("beta", "beta_end"), at_least_0=("kl_coef",),
-                     at_least_1=("iterations", "episodes_per_iteration", "labels_per_iteration", "num_envs"))
+        check_bounds("dagger", self, fraction=("beta", "beta_end"),
+                     at_least_1=("iterations", "episodes_per_iteration", "labels_per_iteration", "num_envs"),
+                     at_least_0=("kl_coef", "teacher_budget", "horizon_start", "horizon_step"))
         if self.loss != "ce" and not self.kl_teacher:
             raise ConfigError(f"dagger.loss={self.loss} needs dagger.kl_teacher (a model directory with the student's "
                               "tokenizer, or a server URL with prompt logprobs)")
+        if self.horizon_start is not None and self.mixing != "prefix":
+            raise ConfigError(f"dagger.horizon_start is set but dagger.mixing is {self.mixing!r}; the horizon "
+                              "curriculum needs mixing: prefix")
 
 
 @dataclass(frozen=True)
@@ -270,6 +309,9 @@ class RunConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    teachers: tuple[TeacherRouteConfig, ...] = ()
+    """Several teachers behind a router (empty = the single ``teacher``): per-task patterns, cheapest first,
+    escalation on an invalid reply, fallback on an error; labels record which teacher gave them."""
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)

@@ -62,12 +62,21 @@ def check_student(student: StudentConfig) -> None:
 def _check_teacher(cfg: RunConfig) -> None:
     from swe_dagger.sandbox.registry import UnknownNameError
     from swe_dagger.teachers.factory import TeacherOptionError, check_teacher
+    from swe_dagger.teachers.router import task_matcher
 
-    try:
-        check_teacher(cfg.teacher.name, dict(cfg.teacher.options))
-    except (UnknownNameError, ImportError, ValueError, TypeError) as exc:
-        key = "teacher.options" if isinstance(exc, TeacherOptionError) else "teacher.name"
-        raise ConfigError(f"{key}: {exc}") from None
+    entries = [(f"teachers[{k}]", r.name, r.options) for k, r in enumerate(cfg.teachers)] or [
+        ("teacher", cfg.teacher.name, cfg.teacher.options)]
+    for where, name, options in entries:
+        try:
+            check_teacher(name, dict(options))
+        except (UnknownNameError, ImportError, ValueError, TypeError) as exc:
+            key = f"{where}.options" if isinstance(exc, TeacherOptionError) else f"{where}.name"
+            raise ConfigError(f"{key}: {exc}") from None
+    for k, route in enumerate(cfg.teachers):
+        try:
+            task_matcher(route.tasks)
+        except ValueError as exc:
+            raise ConfigError(f"teachers[{k}].tasks: {exc}") from None
 
 
 def check_sandbox(name: str, key: str) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swe_dagger.dagger.budget import plan_iteration
 from swe_dagger.dagger.config import RunConfig, phase_plan
 from swe_dagger.dagger.grpo.phase import grpo_phase
 from swe_dagger.dagger.records import Trajectory
@@ -27,7 +28,7 @@ from swe_dagger.dagger.rollout.episodes import CollectRequest, collect
 from swe_dagger.dagger.rollout.overlap import Lookahead
 from swe_dagger.dagger.run import metrics
 from swe_dagger.dagger.run.context import RunContext, open_run
-from swe_dagger.dagger.schedule import beta_for, derive_seed
+from swe_dagger.dagger.schedule import beta_for, derive_seed, horizon_for
 from swe_dagger.dagger.sft import dataset
 from swe_dagger.dagger.sft.trainer import SFTResult
 from swe_dagger.durable.files import atomic_write_json, read_json
@@ -93,7 +94,7 @@ def dagger_iteration(ctx: RunContext, i: int, ahead: Lookahead) -> None:
 
     # 3. aggregate: write labels_i once, atomically; D_i is the union of every iteration's labels so far
     if not ctx.done(i, "labeled"):
-        dataset.write_iteration_labels(ctx.run_dir, i, trajs, limit=cfg.dagger.labels_per_iteration)
+        dataset.write_iteration_labels(ctx.run_dir, i, trajs, limit=req.label_budget)
         ctx.mark(i, "labeled")
     new_labels = len(dataset.read_labels(dataset.labels_path(ctx.run_dir, i)))
     rows = dataset.aggregate(ctx.run_dir, range(i + 1))
@@ -118,6 +119,7 @@ def dagger_iteration(ctx: RunContext, i: int, ahead: Lookahead) -> None:
         sft_loss_first_epoch=sft.epoch_losses[0], sft_steps=sft.steps,
         teacher_seconds=usage[0] - teacher_before[0],
         teacher_dollars=None if usage[1] is None else usage[1] - (teacher_before[1] or 0.0), seconds=seconds,
+        teacher_labels=metrics.labels_by_teacher(trajs),
     )
     metrics.write_metrics(ctx.run_dir, m)
     ctx.report.scalars(m.flat(), axis="iteration", step=i)
@@ -211,12 +213,19 @@ def _sft_steps_before(ctx: RunContext, i: int) -> int:
 
 def _train_request(ctx: RunContext, i: int) -> CollectRequest:
     """Iteration ``i``'s collection: the mixture under β_i (1 for ``bc``) on the training tasks, labeled."""
-    cfg = ctx.cfg
-    beta = 1.0 if cfg.mode == "bc" else beta_for(cfg.dagger.schedule, i, beta=cfg.dagger.beta,
-                                                 beta_end=cfg.dagger.beta_end, iterations=cfg.dagger.iterations)
+    cfg, d = ctx.cfg, ctx.cfg.dagger
+    beta = 1.0 if cfg.mode == "bc" else beta_for(d.schedule, i, beta=d.beta, beta_end=d.beta_end,
+                                                 iterations=d.iterations)
+    spent = sum(t.teacher_calls for j in range(i) for t in _logged(ctx, "train", j)) if d.teacher_budget else 0
+    plan = plan_iteration(budget=d.teacher_budget, spent=spent, iteration=i, iterations=d.iterations, beta=beta,
+                          labels_per_iteration=d.labels_per_iteration, episodes=d.episodes_per_iteration,
+                          max_turns=cfg.env.max_turns)
+    horizon = None if d.horizon_start is None else horizon_for(i, start=d.horizon_start, step=d.horizon_step,
+                                                                max_turns=cfg.env.max_turns)
     return CollectRequest(
-        kind="train", iteration=i, beta=beta, tasks=ctx.train_tasks, student=ctx.student_for(i), label=True,
-        episodes=cfg.dagger.episodes_per_iteration, label_budget=cfg.dagger.labels_per_iteration,
+        kind="train", iteration=i, beta=plan.beta, tasks=ctx.train_tasks, student=ctx.student_for(i), label=True,
+        episodes=d.episodes_per_iteration, label_budget=plan.labels, relabel=d.relabel, horizon=horizon,
+        call_budget=plan.calls,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from swe_dagger.agents.protocol import Conversation
 
 Author = Literal["student", "teacher"]
+Unlabeled = Literal["agreed", "no_failure", "budget"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Turn:
     """Rollout-engine logprobs of ``token_ids``."""
     model_version: str = ""
     """Checkpoint id of the student weights that generated ``action`` (student turns)."""
+    teacher_id: str | None = None
+    """The teacher that gave ``teacher_label`` (a router names the route's teacher); ``None`` = unlabeled/older."""
+    unlabeled: Unlabeled | None = None
+    """Why a student state of a labeling collection has no label: ``agreed`` (``relabel: disagreement``: the
+    teacher was asked and the student's command equals its), ``no_failure`` (``relabel: failure``: the last command
+    did not fail; not asked), ``budget`` (the teacher budget was spent; not asked)."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,15 @@ def beta_for(kind: ScheduleKind, iteration: int, *, beta: float, beta_end: float
     raise ValueError(f"unknown schedule {kind!r}; use one of {', '.join(get_args(ScheduleKind))}")
 
 
+def horizon_for(iteration: int, *, start: int, step: int, max_turns: int) -> int:
+    """The curriculum's student horizon k_i = start + step * i (capped at ``max_turns``): in iteration i the student
+    acts for the first k_i turns of each episode and the teacher finishes it, so the student first learns the early
+    turns under the teacher's continuation and takes over more of the episode as it improves."""
+    if iteration < 0 or start < 0 or step < 0:
+        raise ValueError(f"iteration, start and step must be >= 0, got {iteration}, {start}, {step}")
+    return min(start + step * iteration, max_turns)
+
+
 def derive_seed(*parts: int | str) -> int:
     """A 63-bit seed from any tuple of ints/strings (stable across processes, unlike ``hash``)."""
     text = "/".join(str(p) for p in parts)
@@ -51,13 +60,15 @@ class ActorChooser:
     ``per_turn``: the teacher acts with probability β at each turn (the paper's mixture policy).
     ``per_episode``: one draw per episode; the teacher acts every turn with probability β.
     ``prefix``: the student acts for the first k turns, then the teacher; k ~ Binomial(max_turns, 1 - β), so the
-    expected share of teacher turns is β as in the other modes.
+    expected share of teacher turns is β as in the other modes, or k = ``horizon`` when a curriculum sets it.
     """
 
     mode: MixingMode
     beta: float
     max_turns: int
     seed: int
+    horizon: int | None = None
+    """``prefix`` mode with a curriculum: the student acts for exactly this many turns (see :func:`horizon_for`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("per_turn", "per_episode", "prefix"):
@@ -65,6 +76,10 @@ class ActorChooser:
         self._rng = random.Random(self.seed)
         self._episode_teacher = self._rng.random() < self.beta
         self._switch = sum(self._rng.random() >= self.beta for _ in range(self.max_turns))
+        if self.horizon is not None:
+            if self.mode != "prefix" or self.horizon < 0:
+                raise ValueError(f"a horizon ({self.horizon}) needs prefix mixing and >= 0 turns, got {self.mode!r}")
+            self._switch = min(self.horizon, self.max_turns)
 
     @property
     def switch_turn(self) -> int:

@@ -5,7 +5,8 @@ Episodes run in *waves* of ``num_envs`` (episode indices [0, N), [N, 2N), ...), 
 1. the actor of each live episode is drawn (``ActorChooser``, seeded per episode);
 2. each state is rendered by the agent; the workspace diffs are read in parallel;
 3. ONE teacher call labels every state that needs it: teacher-acted states (their label is the action — no second
-   call) and, when labeling, every student-acted state;
+   call) and, when labeling, the student-acted states ``dagger.relabel`` picks (:mod:`.relabel`), while the
+   collection's teacher-call budget lasts (then the student acts and nothing is labeled);
 4. ONE student call generates the replies of all student-acted states;
 5. the chosen actions are stepped in parallel; finished episodes become frozen ``Trajectory`` records.
 
@@ -22,13 +23,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams, StateRenderer
-from swe_dagger.dagger.records import Trajectory, Turn
+from swe_dagger.dagger.records import Author, Trajectory, Turn, Unlabeled
 from swe_dagger.dagger.rollout.env_worker import EnvWorker, MakeWorker, Reset, Worker
 from swe_dagger.dagger.rollout.prefetch import Prefetch, close_ready
+from swe_dagger.dagger.rollout.relabel import Relabel, asks_teacher
+from swe_dagger.dagger.run.metrics import agrees
 from swe_dagger.dagger.run.provenance import teacher_model
 from swe_dagger.dagger.schedule import ActorChooser, MixingMode, derive_seed
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher, TeacherState
+from swe_dagger.teachers.router import label_sources
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class EpisodeSpec:
     beta: float
     seed: int
     label: bool = True
+    relabel: Relabel = "all"
+    """Which student states get labels (:mod:`~swe_dagger.dagger.rollout.relabel`)."""
+    horizon: int | None = None
+    """``prefix`` mixing: the student acts for the first ``horizon`` turns (``None``: drawn from β)."""
 
 
 @dataclass
@@ -92,6 +100,7 @@ class Collector:
         self.count_tokens, self.model_version = count_tokens, model_version
         self._teacher_model = teacher_model(teacher)
         self._closed = False
+        self._calls_left: int | None = None
         self._pool = ThreadPoolExecutor(max_workers=num_envs, thread_name_prefix="env")
         try:
             self.workers = list(self._pool.map(lambda _: make_worker(make_env), range(num_envs)))
@@ -106,9 +115,13 @@ class Collector:
         on_episode: Callable[[Trajectory], None],
         *,
         done: frozenset[int] = frozenset(),
+        calls_left: int | None = None,
     ) -> None:
-        """Run ``specs`` wave by wave; ``on_episode`` gets each finished episode not in ``done``, in index order."""
+        """Run ``specs`` wave by wave; ``on_episode`` gets each finished episode not in ``done``, in index order.
+        ``calls_left``: teacher labels these specs may still use (``None`` = no limit); states past it go unlabeled
+        and the student acts (the budget is spent in turn order, so a re-run wave spends it the same way)."""
         n = len(self.workers)
+        self._calls_left = calls_left
         for start in range(0, len(specs), n):
             wave = list(specs[start : start + n])
             if all(s.episode in done for s in wave):
@@ -120,7 +133,8 @@ class Collector:
     def _run_wave(self, wave: list[EpisodeSpec]) -> list[Trajectory]:
         resets = list(self._pool.map(self._reset, range(len(wave)), wave))
         live = [
-            _Live(spec, worker, ActorChooser(self.mixing, spec.beta, self.max_turns, derive_seed(spec.seed, "mix")),
+            _Live(spec, worker, ActorChooser(self.mixing, spec.beta, self.max_turns, derive_seed(spec.seed, "mix"),
+                                             horizon=spec.horizon),
                   r.task, self._initial(r.observation))
             for spec, worker, r in zip(wave, self.workers, resets, strict=False)
         ]
@@ -147,10 +161,11 @@ class Collector:
         actors = [ep.chooser.actor(len(ep.turns)) for ep in live]
         convs = [self.agent.render(ep.prefix, [(t.action, t.observation) for t in ep.turns], self.count_tokens)
                  for ep in live]
-        wants_label = [a == "teacher" or ep.spec.label for a, ep in zip(actors, live, strict=True)]
+        wants_label, unlabeled = self._wants_labels(actors, live)
         labels = self._label([ep for ep, w in zip(live, wants_label, strict=True) if w],
                              [c for c, w in zip(convs, wants_label, strict=True) if w])
         label_of = dict(zip([i for i, w in enumerate(wants_label) if w], labels, strict=True))
+        source_of = dict(zip(label_of, label_sources(self.teacher, len(labels)), strict=True))
         student_idx = [i for i, a in enumerate(actors) if a == "student"]
         completions = self._generate([convs[i] for i in student_idx], live, step_index)
         completion_of = dict(zip(student_idx, completions, strict=True))
@@ -161,15 +176,37 @@ class Collector:
             ep.env_s += step.seconds
             ep.teacher_calls += int(i in label_of)
             comp = completion_of.get(i)
+            label = label_of.get(i)
+            if label is not None and actors[i] == "student" and ep.spec.relabel == "disagreement" \
+                    and agrees(actions[i], label):
+                label, unlabeled[i] = None, "agreed"  # the teacher would do the same: nothing to learn here
             ep.turns.append(Turn(
-                index=len(ep.turns), author=actors[i], action=actions[i], teacher_label=label_of.get(i),
+                index=len(ep.turns), author=actors[i], action=actions[i], teacher_label=label,
                 observation=step.observation, format_error=step.format_error,
                 token_ids=comp.token_ids if comp else None, logprobs=comp.logprobs if comp else None,
                 model_version=(comp.model_version or self.model_version) if comp else "",
+                teacher_id=source_of.get(i) if label is not None else None, unlabeled=unlabeled[i],
             ))
             if step.terminated or step.truncated:
                 ended.append(self._trajectory(ep, step))
         return ended
+
+    def _wants_labels(self, actors: list[Author], live: list[_Live]) -> tuple[list[bool], list[Unlabeled | None]]:
+        """Which states go to the teacher (the relabel rule, then the call budget in turn order); ``actors`` is
+        updated in place where the budget takes the teacher's turn away (the student acts instead)."""
+        wants: list[bool] = []
+        why: list[Unlabeled | None] = []
+        for i, ep in enumerate(live):
+            asked = actors[i] == "teacher" or (ep.spec.label and asks_teacher(ep.spec.relabel, ep.turns))
+            reason: Unlabeled | None = "no_failure" if ep.spec.label and not asked else None
+            if asked and self._calls_left is not None:
+                if self._calls_left <= 0:
+                    asked, reason, actors[i] = False, "budget" if ep.spec.label else None, "student"
+                else:
+                    self._calls_left -= 1
+            wants.append(asked)
+            why.append(reason)
+        return wants, why
 
     def _label(self, eps: list[_Live], convs: list[Conversation]) -> list[str]:
         if not eps:

@@ -23,6 +23,7 @@ from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import EnvWorker, MakeWorker, make_swe_env
 from swe_dagger.dagger.rollout.episode_log import append_trajectory, episode_log, read_trajectories
 from swe_dagger.dagger.rollout.prefetch import Prefetch
+from swe_dagger.dagger.rollout.relabel import Relabel
 from swe_dagger.dagger.run.context import RunContext
 from swe_dagger.dagger.schedule import derive_seed
 from swe_dagger.envs.task import Task
@@ -48,6 +49,12 @@ class CollectRequest:
     """Sampling temperature of the student (``None`` = ``student.temperature``; ``greedy`` wins)."""
     group_size: int = 1
     """GRPO groups: episodes ``[k*G, (k+1)*G)`` share the k-th sampled task (each its own seed); 1 = one per task."""
+    relabel: Relabel = "all"
+    """Which student states the teacher labels (``dagger.relabel``; evaluations label all)."""
+    horizon: int | None = None
+    """``prefix`` mixing curriculum: the student's turns before the teacher takes over (``None``: drawn from β)."""
+    call_budget: int | None = None
+    """Teacher labels the collection may use (``dagger.teacher_budget``); when spent, waves stop."""
 
 
 def episode_spec(req: CollectRequest, run_seed: int, episode: int) -> EpisodeSpec:
@@ -55,7 +62,8 @@ def episode_spec(req: CollectRequest, run_seed: int, episode: int) -> EpisodeSpe
     random.Random(derive_seed(run_seed, req.kind, req.iteration, "tasks")).shuffle(order)
     task = req.tasks[order[(episode // req.group_size) % len(order)]]
     seed = derive_seed(run_seed, req.kind, req.iteration, episode) % 2**31
-    return EpisodeSpec(req.iteration, episode, task.instance_id, req.beta, seed, label=req.label)
+    return EpisodeSpec(req.iteration, episode, task.instance_id, req.beta, seed, label=req.label,
+                       relabel=req.relabel, horizon=req.horizon)
 
 
 def _labels(trajs: list[Trajectory]) -> int:
@@ -108,7 +116,15 @@ def collect(ctx: RunContext, req: CollectRequest, prepared: Prefetch | None = No
     ctx.display.start(f"{req.kind} iter {req.iteration} (β={req.beta:.2f})", total=total,
                       completed=min(total, _labels(list(have.values())) if budget is not None else len(have)))
 
+    def calls_left(wave: int) -> int | None:
+        if req.call_budget is None:
+            return None
+        return req.call_budget - sum(t.teacher_calls for e, t in have.items() if e < wave * n)
+
     def finished(wave: int) -> bool:
+        left = calls_left(wave)
+        if left is not None and left <= 0:
+            return True
         if budget is None:
             return wave * n >= req.episodes
         if wave * n > 50 * budget:
@@ -133,6 +149,6 @@ def collect(ctx: RunContext, req: CollectRequest, prepared: Prefetch | None = No
         while not finished(wave):
             last = wave * n + n if budget is not None else min(wave * n + n, req.episodes)
             specs = [episode_spec(req, cfg.seed, e) for e in range(wave * n, last)]
-            collector.run(specs, on_episode, done=frozenset(have))
+            collector.run(specs, on_episode, done=frozenset(have), calls_left=calls_left(wave))
             wave += 1
     return [have[e] for e in sorted(have) if e < wave * n]

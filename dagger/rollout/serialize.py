@@ -39,6 +39,8 @@ def turn_to_json(turn: Turn) -> dict[str, Any]:
         "token_ids": list(turn.token_ids) if turn.token_ids is not None else None,
         "logprobs": list(turn.logprobs) if turn.logprobs is not None else None,
         "model_version": turn.model_version,
+        "teacher_id": turn.teacher_id,
+        "unlabeled": turn.unlabeled,
     }
 
 
@@ -54,6 +56,8 @@ def turn_from_json(data: Mapping[str, Any], where: str) -> Turn:
             token_ids=None if data.get("token_ids") is None else tuple(int(t) for t in data["token_ids"]),
             logprobs=None if data.get("logprobs") is None else tuple(float(x) for x in data["logprobs"]),
             model_version=str(data.get("model_version", "")),
+            teacher_id=None if data.get("teacher_id") is None else str(data["teacher_id"]),
+            unlabeled=_unlabeled(data.get("unlabeled"), where),
         )
     except KeyError as exc:
         raise RecordFormatError(f"{where}: turn is missing field {exc.args[0]!r}") from None
@@ -118,4 +122,10 @@ def trajectory_from_json(data: Mapping[str, Any], where: str) -> Trajectory:
 def _author(value: Any, where: str) -> Any:
     if value not in ("student", "teacher"):
         raise RecordFormatError(f"{where}: author must be 'student' or 'teacher', got {value!r}")
+    return value
+
+
+def _unlabeled(value: Any, where: str) -> Any:
+    if value not in (None, "agreed", "no_failure", "budget"):
+        raise RecordFormatError(f"{where}: unlabeled must be null, 'agreed', 'no_failure' or 'budget', got {value!r}")
     return value

@@ -291,14 +291,20 @@ def _open_parts(cfg: RunConfig, run_dir: Path, train_tasks: list[Task], test_tas
     """The teacher (+ label cache), the metrics sinks, the initial student and the vLLM student, in ``run_dir``."""
     from swe_dagger.agents.agent import Agent, AgentConfig
     from swe_dagger.teachers.factory import TeacherConfig, make_teacher
+    from swe_dagger.teachers.router import RouteSpec, make_router
 
+    cache_dir = run_dir / "teacher_cache" if cfg.teacher.cache else None
+    teacher: Teacher
     try:
-        teacher = make_teacher(TeacherConfig(
-            name=cfg.teacher.name, options=dict(cfg.teacher.options),
-            cache_dir=run_dir / "teacher_cache" if cfg.teacher.cache else None,
-        ))
+        if cfg.teachers:
+            teacher = make_router([RouteSpec(r.name, dict(r.options), r.tasks, r.cost, r.price_per_1k_prompt,
+                                             r.price_per_1k_completion) for r in cfg.teachers], cache_dir)
+        else:
+            teacher = make_teacher(TeacherConfig(name=cfg.teacher.name, options=dict(cfg.teacher.options),
+                                                 cache_dir=cache_dir))
     except (ValueError, TypeError, OSError) as exc:  # e.g. an option names a file that is not there
-        raise ConfigError(f"teacher: cannot build {cfg.teacher.name!r} from teacher.options: {exc}") from exc
+        what = "teachers" if cfg.teachers else f"{cfg.teacher.name!r} from teacher.options"
+        raise ConfigError(f"teacher: cannot build {what}: {exc}") from exc
     ctx = RunContext(
         cfg=cfg, run_dir=run_dir, train_tasks=train_tasks, test_tasks=test_tasks,
         agent=Agent(AgentConfig.for_style(cfg.student.prompt, max_prompt_tokens=cfg.student.max_prompt_tokens)),

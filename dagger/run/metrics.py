@@ -38,7 +38,8 @@ class RolloutStats:
     teacher_turns: int
     teacher_calls: int
     agreement: float | None
-    """Share of labeled student turns whose command equals the teacher's."""
+    """Share of labeled student turns whose command equals the teacher's (with ``relabel: disagreement``, the
+    agreeing turns whose label was dropped count, as agreeing)."""
     first_turn_agreement: float | None
     """The same, on first turns only: the state that is just the issue, before any of the agent's own commands
     (for the oracle, its first look at the code). Agreement on later states is capped by the teacher's exact edit
@@ -51,6 +52,10 @@ class RolloutStats:
     infra_errors: int
     tampered_episodes: int = 0
     """Episodes whose submitted diff touched protected paths (tests, conftest.py, ...): reward-hacking attempts."""
+    calls_saved: int = 0
+    """Student states the teacher was not asked about (``dagger.relabel: failure`` or the teacher budget)."""
+    labels_agreed: int = 0
+    """Student states whose label was dropped because the student's command agreed (``relabel: disagreement``)."""
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -61,20 +66,37 @@ def rollout_stats(trajs: Sequence[Trajectory]) -> RolloutStats:
     student = [t for traj in trajs for t in traj.turns if t.author == "student"]
     labeled = [t for t in student if t.teacher_label is not None]
     first = [t for t in labeled if t.index == 0]
+    agreed = [t for t in student if t.unlabeled == "agreed"]  # agreeing states whose label was not kept
+    first_agreed = [t for t in agreed if t.index == 0]
     scored = [traj for traj in trajs if traj.error is None]
     return RolloutStats(
         episodes=len(trajs),
         student_turns=len(student),
         teacher_turns=sum(t.author == "teacher" for traj in trajs for t in traj.turns),
         teacher_calls=sum(traj.teacher_calls for traj in trajs),
-        agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in labeled), len(labeled)),
-        first_turn_agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in first), len(first)),
+        agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in labeled) + len(agreed),
+                        len(labeled) + len(agreed)),
+        first_turn_agreement=_rate(sum(agrees(t.action, t.teacher_label or "") for t in first) + len(first_agreed),
+                                   len(first) + len(first_agreed)),
         format_error_rate=_rate(sum(t.format_error for t in student), len(student)),
         mean_turns=_rate(sum(len(traj.turns) for traj in trajs), len(trajs)),
         resolve_rate=_rate(sum(traj.resolution == "FULL" for traj in scored), len(scored)),
         infra_errors=len(trajs) - len(scored),
         tampered_episodes=sum(bool(traj.tampered) for traj in trajs),
+        calls_saved=sum(t.unlabeled in ("no_failure", "budget") for t in student),
+        labels_agreed=len(agreed),
     )
+
+
+def labels_by_teacher(trajs: Sequence[Trajectory]) -> dict[str, int]:
+    """Labels per teacher id (a router's routes separately), from the turns' records."""
+    counts: dict[str, int] = {}
+    for traj in trajs:
+        for t in traj.turns:
+            if t.teacher_label is not None:
+                tid = t.teacher_id or traj.teacher_id or "unknown"
+                counts[tid] = counts.get(tid, 0) + 1
+    return counts
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,8 @@ class IterationMetrics:
     teacher_dollars: float | None
     seconds: dict[str, float]
     """Wall time per phase (collect, train, eval) in the process that ran it."""
+    teacher_labels: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Training labels per teacher id (several teachers: ``teachers:``)."""
 
     def flat(self) -> dict[str, float]:
         """Namespaced scalars (``rollout/…``, ``eval/…``, ``train/…``, ``teacher/…``, ``data/…``) for TB/JSONL."""
@@ -114,6 +138,7 @@ class IterationMetrics:
         if self.teacher_dollars is not None:
             out["teacher/dollars"] = self.teacher_dollars
         out.update({f"time/{k}_s": v for k, v in self.seconds.items()})
+        out.update({f"teacher/labels/{k}": float(v) for k, v in self.teacher_labels.items()})
         return out
 
 

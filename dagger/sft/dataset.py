@@ -74,7 +74,7 @@ def label_rows(traj: Trajectory) -> list[LabelRow]:
                     student_action=turn.action if turn.author == "student" else None,
                     reward=traj.reward,
                     resolution=traj.resolution,
-                    teacher_id=traj.teacher_id,
+                    teacher_id=turn.teacher_id or traj.teacher_id,
                     teacher_model=traj.teacher_model,
                     student_version=traj.student_version or None,
                 )
