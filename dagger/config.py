@@ -17,6 +17,7 @@ import yaml
 from swe_dagger.agents.prompts import PromptStyle
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
+from swe_dagger.dagger.config_teachers import TeacherConfig, TeacherRouteConfig
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
 from swe_dagger.dagger.rollout.config import RolloutConfig
 from swe_dagger.dagger.rollout.relabel import Relabel
@@ -24,8 +25,8 @@ from swe_dagger.dagger.run.provenance import strip_provenance
 from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
 from swe_dagger.durable.files import atomic_write_text
 
-__all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TemperatureSchedule", "load_config", "load_resolved",
-           "phase_plan", "save_resolved"]
+__all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TeacherConfig", "TeacherRouteConfig",
+           "TemperatureSchedule", "load_config", "load_resolved", "phase_plan", "save_resolved"]
 
 
 @dataclass(frozen=True)
@@ -102,42 +103,6 @@ class StudentConfig:
 
     def __post_init__(self) -> None:
         check_bounds("student", self, at_least_1=("max_new_tokens", "max_prompt_tokens"), at_least_0=("temperature",))
-
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    name: str = "oracle"
-    """Teacher by registry name (``oracle``, ``chat``, ``replay``), entry point, or ``pkg.module:Class``."""
-    options: dict[str, str] = field(default_factory=dict)
-    """Keyword options for the teacher's constructor (strings; the teacher's factory types them)."""
-    cache: bool = True
-    """Keep a label cache in the run directory so a resumed run never pays for a label twice."""
-
-    def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise ConfigError("teacher.name is empty: name a teacher (oracle, chat, replay, or pkg.module:Class)")
-
-
-@dataclass(frozen=True)
-class TeacherRouteConfig:
-    """One teacher of the ``teachers:`` list (README "Several teachers")."""
-
-    name: str
-    """Registry name, plugin or ``pkg.module:Class``, as ``teacher.name``."""
-    options: dict[str, str] = field(default_factory=dict)
-    tasks: str | None = None
-    """Which tasks it may label: a glob on the instance id or repo (``django__*``), ``re:REGEX``, or null = all."""
-    cost: float = 0.0
-    """Relative cost: the cheapest matching teacher is asked first; an invalid reply or an error goes to the next."""
-    price_per_1k_prompt: float | None = None
-    """$ per 1000 prompt tokens (metering of model-backed teachers)."""
-    price_per_1k_completion: float | None = None
-
-    def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise ConfigError("teachers[].name is empty: name a teacher (oracle, chat, replay, or pkg.module:Class)")
-        check_bounds("teachers[]", self, at_least_0=("cost",))
-
 
 
 @dataclass(frozen=True)

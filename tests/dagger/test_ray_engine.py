@@ -86,7 +86,8 @@ class CountingTeacher:
 
 def run(tasks: list[Task], make_worker: Any, teacher: CountingTeacher,
         on_collector: Any = None) -> list[Trajectory]:
-    make = make_swe_env(tasks, sandbox="local", max_turns=4, command_timeout_s=30, allow_unvalidated=True)
+    # 120 s: on a loaded machine a 30 s limit turned one engine's pytest step into a timeout observation
+    make = make_swe_env(tasks, sandbox="local", max_turns=4, command_timeout_s=120, allow_unvalidated=True)
     specs = [EpisodeSpec(0, i, t.instance_id, 0.5, seed=200 + i) for i, t in enumerate(tasks)]
     out: list[Trajectory] = []
     with closing(teacher), Collector(make, 2, Agent(AgentConfig(max_prompt_tokens=1024)), Looker(), teacher,
