@@ -26,7 +26,9 @@ from swe_dagger.envs.task import Task
 pytestmark = pytest.mark.slow
 
 STARTUP_S = 240.0
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_agent_register_timeout_ms": "300000"}
+# RAY_AUTH_MODE: Ray 2.5x starts `ray start` clusters with token authentication, which the second node and the
+# driver then lack ("InvalidAuthToken"); a throwaway cluster on 127.0.0.1 runs without it, nodes and driver alike
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_agent_register_timeout_ms": "300000", "RAY_AUTH_MODE": "disabled"}
 
 
 def _free_port() -> int:
@@ -63,8 +65,10 @@ def _alive_nodes(ray: Any, address: str) -> int:
 
 
 @pytest.fixture
-def two_node_cluster(ray_module: Any) -> Iterator[str]:
+def two_node_cluster(ray_module: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ray = ray_module
+    for key, value in RAY_ENV.items():
+        monkeypatch.setenv(key, value)  # this process's ray.init and the `swe-dagger train` runs it starts
     tmp = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Ray's unix socket paths must fit 107 bytes
     port = _free_port()
     address = f"127.0.0.1:{port}"
