@@ -175,8 +175,10 @@ def _readme() -> list[str]:
 
 
 def test_readme_lists_every_option_with_its_default(server: ScriptedServer) -> None:
-    start = _readme().index("| `teacher.options` key | default | what |")
-    rows = [line.split("|") for line in _readme()[start + 2 :] if line.startswith("| `")]
+    lines = _readme()
+    start = lines.index("| `teacher.options` key | default | what |") + 2
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    rows = [line.split("|") for line in lines[start:end]]  # that table only
     documented = {cells[1].strip().strip("`"): cells[2].strip() for cells in rows}
     params = {n: p for n, p in inspect.signature(ChatTeacher).parameters.items()}
     assert list(documented) == list(params)
@@ -190,8 +192,18 @@ def test_readme_lists_every_option_with_its_default(server: ScriptedServer) -> N
 
 
 def test_readme_example_builds_a_working_chat_teacher(server: ScriptedServer) -> None:
-    (line,) = [x for x in _readme() if x.startswith("swe-dagger train teacher.name=chat")]
-    cfg = load_config(None, shlex.split(line)[2:])
+    lines = _readme()
+    commands = []  # each README command line starting so, with its backslash continuations
+    for i, text in enumerate(lines):
+        if text.startswith("swe-dagger train teacher.name=chat"):
+            while text.rstrip().endswith("\\"):
+                i += 1
+                text = text.rstrip()[:-1] + " " + lines[i]
+            commands.append(text)
+    assert len(commands) == 2  # the options as one mapping, and one option per dotted override
+    configs = [load_config(None, shlex.split(c, comments=True)[2:]) for c in commands]
+    assert configs[0].teacher == configs[1].teacher
+    cfg = configs[0]
     assert cfg.teacher.name == "chat" and cfg.teacher.options["base_url"] == "http://127.0.0.1:8000/v1"
     options = {**cfg.teacher.options, "base_url": server.url}  # the scripted server stands in for `vllm serve`
     made = make_teacher(TeacherConfig(name=cfg.teacher.name, options=options))
