@@ -74,9 +74,9 @@ class Agent:
     def render(self, prefix: Conversation, history: History, count_tokens: CountTokens | None = None) -> Conversation:
         """The conversation for state ``(prefix, history)``, ending with the last observation (a user message).
 
-        With ``count_tokens`` and ``max_prompt_tokens`` set, old observations are elided (oldest first) until the
-        conversation fits or nothing elidable is left; the result may then still exceed the budget (callers that must
-        enforce a hard limit check :meth:`count` themselves).
+        With ``count_tokens`` and ``max_prompt_tokens`` set, old observations are elided (oldest first; only those
+        longer than their elision note) until the conversation fits or nothing elidable is left; the result may then
+        still exceed the budget (callers that must enforce a hard limit check :meth:`count` themselves).
         """
         observations = [_check_pair(pair, i)[1] for i, pair in enumerate(history)]
         elided = [False] * len(observations)
@@ -96,7 +96,7 @@ class Agent:
             for i in range(len(observations) - 1):  # never the last observation
                 if total <= budget:
                     break
-                if not elided[i]:
+                if not elided[i] and sizes[i] > note_sizes[i]:  # a short observation (a grep hit) costs less kept
                     elided[i] = True
                     total += note_sizes[i] - sizes[i]
         messages = list(prefix)

@@ -4,7 +4,7 @@
     python bench/teachers.py --max-tasks 10 --corruptions 20
     python bench/teachers.py --tasks my.validated.jsonl
     python bench/teachers.py --style patch        # the oracle's git-apply label style (default: visible)
-    python bench/teachers.py --find name --kinds compare_op swap_args   # the SmolLM2 config's labels and tasks
+    python bench/teachers.py --find body --kinds compare_op swap_args   # the SmolLM2 config's labels and tasks
 
 Prints, from one run: the oracle's resolve rate on every task, its rate from randomly corrupted mid-episode
 states, its label latency (p50/p95 per state, batched), a label-cache hit's latency, and the ratio of
@@ -83,7 +83,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=Path, nargs="+", help="validated task files (default: the default suite)")
     ap.add_argument("--style", default="visible", help="oracle label style: visible or patch")
-    ap.add_argument("--find", default="outline", help="visible style's look: outline (all defs) or name")
+    ap.add_argument(
+        "--find", default="outline", help="visible style's look: outline (all defs), name (its def line) or body"
+    )
     ap.add_argument("--max-tasks", type=int, default=None, help="cap on tasks (default: all)")
     ap.add_argument("--reproduce", action="store_true", help="oracle runs the failing tests before its first edit")
     ap.add_argument("--kinds", nargs="+", default=None, help="only synthesized tasks of these mutation kinds")

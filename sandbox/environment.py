@@ -20,6 +20,9 @@ COMMON_ENV: Mapping[str, str] = {
     "PIP_NO_INPUT": "1",
     "PIP_PROGRESS_BAR": "off",
     "TQDM_DISABLE": "1",
+    # No .pyc next to the sources: an edit that keeps a file's size within the same second as an earlier import
+    # would otherwise run the stale bytecode (pyc checks mtime in seconds and size), and no __pycache__ in the diff.
+    "PYTHONDONTWRITEBYTECODE": "1",
     "GIT_AUTHOR_NAME": AGENT_NAME,
     "GIT_AUTHOR_EMAIL": AGENT_EMAIL,
     "GIT_COMMITTER_NAME": AGENT_NAME,

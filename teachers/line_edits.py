@@ -7,7 +7,8 @@ above (``Na``), in reverse order, for the same reason (only an insertion at the 
 
 Every command is one line of plain GNU sed, quoted for bash: the substring to replace is a visible part of the
 line (``s`` takes the first occurrence in that line, so it is widened until its first occurrence is the changed
-place), with BRE metacharacters and the delimiter escaped, and ``&``/``\\`` escaped in the replacement.
+place), with BRE metacharacters and the delimiter escaped (a ``.`` only where it would match elsewhere first),
+and ``&``/``\\`` escaped in the replacement.
 """
 
 from __future__ import annotations
@@ -75,11 +76,24 @@ def expressible(op: LineOp) -> bool:
 
 
 _BRE_SPECIAL = re.compile(r"([\\.*\[\]^$/])")
+_BRE_SPECIAL_NO_DOT = re.compile(r"([\\*\[\]^$/])")
 
 
-def escape_pattern(text: str) -> str:
-    """``text`` as a literal GNU sed basic regular expression between ``/`` delimiters."""
-    return _BRE_SPECIAL.sub(r"\\\1", text)
+def escape_pattern(text: str, line: str | None = None) -> str:
+    """``text`` as a literal GNU sed basic regular expression between ``/`` delimiters.
+
+    With ``line`` (the text ``s`` runs on, where ``text`` first occurs at the place to change): a ``.`` stays
+    unescaped when matching any character there still finds that first occurrence first, so the common case reads as
+    the code does (``self.x`` rather than ``self\\.x``) and is easier to copy.
+    """
+    escaped = _BRE_SPECIAL.sub(r"\\\1", text)
+    if line is None or "." not in text:
+        return escaped
+    loose = "".join("." if c == "." else re.escape(c) for c in text)
+    found = re.search(loose, line)
+    if found is not None and found.start() == line.find(text):
+        return _BRE_SPECIAL_NO_DOT.sub(r"\\\1", text)
+    return escaped
 
 
 def escape_replacement(text: str) -> str:
@@ -128,7 +142,7 @@ def sed_command(op: LineOp, path: str) -> str:
         script = f"{op.line}{op.kind[0]}\\{text}" if text else f"{op.line}{op.kind[0]}\\\\"
         return f"sed -i {_single_quoted(script)} {target}"
     old, new = changed_span(op.old[:-1], op.new[:-1])
-    pattern = escape_pattern(old) if old else "^.*$"
+    pattern = escape_pattern(old, op.old[:-1]) if old else "^.*$"
     script = f"{op.line}s/{pattern}/{escape_replacement(new)}/"
     return f"sed -i {_single_quoted(script)} {target}"
 

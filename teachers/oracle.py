@@ -4,7 +4,9 @@ It decides purely from ``(task, messages, workspace_diff)``, deterministically, 
 
 1. read the code gold touches (once per file, if the conversation never mentioned the file): when the issue
    names functions in it (inferable from the issue), their ``def`` lines (``find="name"``: ``grep -n 'def NAME('
-   FILE``) or all of the file's (``find="outline"``), else the lines gold changes;
+   FILE``), the same with the 30 lines after each (``find="body"``: ``grep -n -A 30``, numbered, so a bug near the
+   ``def`` is visible without a separate view) or all of the file's (``find="outline"``), else the lines gold
+   changes;
 2. revert files gold does not touch (restore from git, delete new ones);
 3. bring each gold file to its gold version, one step per turn (a file too far gone is restored from git first),
    in the label ``style``:
@@ -44,7 +46,7 @@ from swe_dagger.teachers import oracle_commands as cmd
 from swe_dagger.teachers.line_edits import line_ops
 from swe_dagger.teachers.protocol import TeacherState
 from swe_dagger.teachers.regions import RepairHunk, file_regions, repair_hunk
-from swe_dagger.teachers.visible import visible_edit
+from swe_dagger.teachers.visible import VIEW_PAGE, visible_edit
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,20 @@ class OracleConfig:
     file (``grep -n 'def ' FILE``: the command is the module path only, which the tiny student learns to copy; its
     long output is elided by a short prompt), ``name`` greps the named function's ``def`` line (``grep -n 'def
     NAME(' FILE``: one short line to copy the view's start from; the student must copy the function name, which a
-    pretrained student does and the tiny one did not, see README)."""
+    pretrained student does and the tiny one did not, see README), ``body`` greps it with the next 30 numbered lines
+    (``grep -n -A 30``: one look shows the def and its body, so most one-line fixes need no view and no number copied
+    into a view command)."""
     reproduce: bool = False
     """Run the failing tests (``pytest -x --tb=short``) once after the look, before any edit: the traceback shows
     the line a raising bug is on (e.g. swapped arguments), so the edit's line number is in an observation."""
 
 
+_CMD = ",cmd=2"
+"""Version of the test commands (cmd=2: whole failing modules, no env prefix): labels cached before differ."""
+
 STYLES = ("visible", "patch")
 """Label styles of the oracle's edits."""
-FINDS = ("name", "outline")
+FINDS = ("name", "outline", "body")
 """How the visible style's look finds the named function."""
 
 
@@ -106,14 +113,21 @@ class OracleTeacher:
         # "plan=2": the look step lists def lines when the issue names the module (labels cached under the old
         # id came from the line-range look and must not be reused).
         if c.style == "visible":  # a new label style: its own cache key (plan=4: the look greps the named defs)
-            plan = "plan=5" if c.find == "name" else "plan=3"  # plan=5: fixed-length views after a look by name
+            # plan=5: fixed-length views after a look by name; plan=6: the look shows the body (grep -n -A 30)
+            plan = {"name": "plan=5", "body": "plan=6"}.get(c.find, "plan=3")
             return (
                 f"oracle:{plan},style=visible,look={int(c.look_first)},tests={int(c.run_tests)},"
-                f"max={c.max_repair_lines},ctx={c.context}" + (",repro=1" if c.reproduce else "")
+                f"max={c.max_repair_lines},ctx={c.context}" + (",repro=1" if c.reproduce else "") + self._cmd
             )
         return (
             f"oracle:plan=2,look={int(c.look_first)},tests={int(c.run_tests)},max={c.max_repair_lines},ctx={c.context}"
+            + self._cmd
         )
+
+    @property
+    def _cmd(self) -> str:
+        """The test commands' version, in the ids of plans that run tests."""
+        return _CMD if self.config.run_tests or self.config.reproduce else ""
 
     def label(self, states: Sequence[TeacherState]) -> list[str]:
         return [self.next_step(s) for s in states]
@@ -243,6 +257,11 @@ class _Plan:
             if f.is_new or f.is_deleted or not f.hunks or f.path in self.said or f.path in self.ws_removed:
                 continue
             names = _named_symbols(self.task.problem_statement, f.path)
+            if names and self.config.style == "visible" and self.config.find == "body":
+                return (
+                    "Show the function the issue names, with line numbers.",
+                    cmd.named_defs_command(f.path, names, after=VIEW_PAGE),
+                )
             if names and self.config.style == "visible" and self.config.find == "name":
                 return "Find where the function the issue names is defined.", cmd.named_defs_command(f.path, names)
             if names:
@@ -322,7 +341,7 @@ class _Plan:
         if visible:  # the last region first: edits below never shift the lines of those above
             hunk, fresh = visible[-1]
             self.target = path
-            by_name = self.config.find == "name"
+            by_name = self.config.find in ("name", "body")
             return visible_edit(path, hunk, self.history, by_name=by_name) or self._edit(g, hunk, fresh, create=False)
         return None
 

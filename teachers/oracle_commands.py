@@ -37,11 +37,15 @@ def outline_command(path: str) -> str:
     return f"grep -n 'def ' {shlex.quote(path)}"
 
 
-def named_defs_command(path: str, names: Sequence[str]) -> str:
-    """The ``def`` lines of the functions ``names`` in ``path``: a one-line look when the issue names one."""
+def named_defs_command(path: str, names: Sequence[str], after: int = 0) -> str:
+    """The ``def`` lines of the functions ``names`` in ``path``: a one-line look when the issue names one.
+
+    ``after`` > 0: also the next ``after`` lines of each (``grep -n -A N``), numbered, so the body is visible at once.
+    """
+    context = f" -A {after}" if after > 0 else ""
     if len(names) == 1:
-        return f"grep -n 'def {names[0]}(' {shlex.quote(path)}"
-    return f"grep -nE 'def ({'|'.join(names)})\\(' {shlex.quote(path)}"
+        return f"grep -n{context} 'def {names[0]}(' {shlex.quote(path)}"
+    return f"grep -nE{context} 'def ({'|'.join(names)})\\(' {shlex.quote(path)}"
 
 
 def revert_command(restore: Sequence[str], remove: Sequence[str]) -> str:
@@ -84,17 +88,28 @@ def apply_command(patch: str) -> str:
     return f"git apply <<'{delimiter}'\n{patch}{delimiter}"
 
 
+def test_files(targets: Sequence[str]) -> list[str]:
+    """The test modules of ``targets`` (pytest ids or files), in first-seen order."""
+    files: list[str] = []
+    for target in targets:
+        path = target.split("::", 1)[0]
+        if path not in files:
+            files.append(path)
+    return files
+
+
 def test_command(targets: Sequence[str]) -> str:
-    return f"PYTHONDONTWRITEBYTECODE=1 python -m pytest -q -p no:cacheprovider {quote_paths(targets)} 2>&1 | tail -n 25"
+    """The modules of the failing tests, whole: the issue asks that they pass and that the module's other tests keep
+    passing. A short command (the module path is in the issue) that a student copies without listing test ids."""
+    return f"python -m pytest -q --tb=short {quote_paths(test_files(targets))}"
 
 
 def reproduce_command(targets: Sequence[str]) -> str:
-    """The failing tests up to the first failure, with short tracebacks: the last frame in the repository's code names
-    the file and line where an exception came from (``path:LINE: in func``), a line number the edit can copy."""
-    return (
-        "PYTHONDONTWRITEBYTECODE=1 python -m pytest -x -q --tb=short -p no:cacheprovider "
-        f"{quote_paths(targets)} 2>&1 | tail -n 30"
-    )
+    """The failing tests' modules up to the first failure, with short tracebacks: the last frame in the repository's
+    code names the file and line where an exception came from (``path:LINE: in func``), a line number the edit can
+    copy. (Bytecode and pytest's cache stay out of the diff by the sandbox's environment and pytest's own
+    ``.pytest_cache/.gitignore``.)"""
+    return f"python -m pytest -x -q --tb=short {quote_paths(test_files(targets))}"
 
 
 SUBMIT_COMMAND = f"echo {SUBMIT_MARKER}"

@@ -35,12 +35,25 @@ _OUTLINE_LINE = re.compile(r"^(\d+):.*\bdef ", re.MULTILINE)
 
 
 def last_view(path: str, history: Sequence[tuple[str, str]]) -> dict[int, str]:
-    """Line number -> text, as the latest ``nl -ba PATH`` command of ``history`` (command, observation) showed."""
+    """Line number -> text, as the latest numbered view of ``PATH`` in ``history`` (command, observation) showed: an
+    ``nl -ba PATH`` command or a ``grep -n -A N 'def ...' PATH`` look (see :func:`grep_lines`)."""
     prefix = f"nl -ba {shlex.quote(path)}"
+    suffix = f" {shlex.quote(path)}"
     for command, observation in reversed(history):
         if command.startswith(prefix + " ") or command == prefix:
             return numbered_lines(observation)
+        if _GREP_BODY.match(command) and "'def " in command and command.endswith(suffix):
+            return grep_lines(observation)
     return {}
+
+
+_GREP_BODY = re.compile(r"^grep -nE? -A \d+ ")
+_GREP_LINE = re.compile(r"^(\d+)[:-](.*)$", re.MULTILINE)
+
+
+def grep_lines(observation: str) -> dict[int, str]:
+    """The lines a ``grep -n -A N`` on one file showed: ``N:text`` (a match) and ``N-text`` (context after it)."""
+    return {int(m.group(1)): m.group(2) for m in _GREP_LINE.finditer(observation)}
 
 
 def outline(path: str, history: Sequence[tuple[str, str]]) -> list[int]:

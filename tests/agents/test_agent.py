@@ -66,6 +66,16 @@ def test_elision_drops_oldest_observations_first_never_task_or_last() -> None:
     assert agent.render(prefix, history, words) == conv, "rendering is deterministic"
 
 
+def test_elision_keeps_an_old_observation_shorter_than_its_note() -> None:
+    agent = Agent(AgentConfig(max_prompt_tokens=300, message_overhead_tokens=0))
+    big = " ".join(["word"] * 100)
+    history = [("grep", "12:def f("), ("run", f"obs {big}"), ("view", f"last {big}")]
+    conv = agent.render(agent.initial_messages("t"), history, words)
+    observations = [m.content for m in conv[3::2]]
+    assert observations[0] == "12:def f(", "eliding a hit shorter than the note would cost tokens and lose it"
+    assert not observations[1].startswith("obs") and observations[2] == history[2][1]
+
+
 def test_over_budget_even_after_eliding_keeps_the_last_observation() -> None:
     agent = Agent(AgentConfig(max_prompt_tokens=10))
     prefix = agent.initial_messages("t")

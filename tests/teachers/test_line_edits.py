@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from swe_dagger.teachers.line_edits import LineOp, changed_span, line_ops, numbered_lines, sed_command
+from swe_dagger.teachers.line_edits import (
+    LineOp,
+    changed_span,
+    escape_pattern,
+    line_ops,
+    numbered_lines,
+    sed_command,
+)
 from swe_dagger.teachers.regions import RepairHunk
 
 NASTY = [
@@ -83,3 +90,10 @@ def test_numbered_lines_read_an_nl_view() -> None:
 def test_a_line_without_final_newline_is_not_a_sed_edit() -> None:
     with pytest.raises(ValueError, match=r"line 3 of m\.py"):
         sed_command(LineOp("replace", 3, "x = 1", "x = 2"), "m.py")
+
+
+def test_a_dot_stays_unescaped_unless_it_would_match_an_earlier_place() -> None:
+    assert escape_pattern("self.x = a.b", "    self.x = a.b") == "self.x = a.b"
+    assert escape_pattern("a.b", "axb = a.b") == "a\\.b", "unescaped, `a.b` would change `axb` first"
+    assert escape_pattern("x[0].y/2") == "x\\[0\\]\\.y\\/2", "without the line every dot is escaped"
+    assert escape_pattern("x[0].y/2", "x[0].y/2") == "x\\[0\\].y\\/2"

@@ -32,7 +32,7 @@ def test_clean_start_resolves_with_minimal_steps(tiny_repo, fresh_clone, kit) ->
         "git",
         "git",
         "git",
-        "PYTHONDONTWRITEBYTECODE=1",
+        "python",
         "echo",
     ]
     edits = [c for c in ep.commands if c.startswith("git apply")]
@@ -45,13 +45,13 @@ def test_clean_start_in_the_visible_style_edits_one_line_per_label(tiny_repo, fr
     assert ep.submitted and tiny_repo.resolved(fresh_clone)
     assert kit.tree_of(fresh_clone, tiny_repo.task.base_commit) == tiny_repo.gold_tree
     # 2 looks (numbered views), the new file, 5 one-line edits bottom-up (the views stay valid), test, submit
-    assert [c.split()[0] for c in ep.commands] == ["nl", "nl", "git", *["sed"] * 5, "PYTHONDONTWRITEBYTECODE=1", "echo"]
+    assert [c.split()[0] for c in ep.commands] == ["nl", "nl", "git", *["sed"] * 5, "python", "echo"]
     assert ep.commands[3:8] == [
         "sed -i '28a\\        return 0' calc/ops.py",
         "sed -i '28a\\    if not xs:' calc/ops.py",
         "sed -i '16a\\        return None' calc/ops.py",
         "sed -i '16a\\    if b == 0:' calc/ops.py",
-        "sed -i '5s/s\\.upper()/s.strip().upper()/' calc/utils.py",
+        "sed -i '5s/s.upper()/s.strip().upper()/' calc/utils.py",
     ]
 
 

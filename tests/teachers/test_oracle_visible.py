@@ -17,7 +17,7 @@ from swe_dagger.teachers.corruptions import random_corruption
 from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 from swe_dagger.teachers.line_edits import numbered_lines
 from swe_dagger.teachers.oracle import OracleTeacher
-from swe_dagger.teachers.visible import view_range
+from swe_dagger.teachers.visible import grep_lines, view_range
 
 _S_SCRIPT = re.compile(r"^(\d+)s/((?:[^\\/]|\\.)*)/((?:[^\\/]|\\.)*)/$")
 _LINE_SCRIPT = re.compile(r"^(\d+)([dai])")
@@ -90,6 +90,20 @@ def test_a_named_function_is_found_by_name_and_viewed_from_its_def_line(tiny_rep
     assert views == ["nl -ba calc/ops.py | sed -n '28,+30p'", "nl -ba calc/ops.py | sed -n '16,+30p'"]
 
 
+def test_a_look_by_body_shows_the_named_function_numbered_and_edits_without_a_view(
+    tiny_repo, fresh_clone, kit
+) -> None:
+    ep = kit.run_episode(OracleTeacher(run_tests=False, find="body"), _named(tiny_repo.task), fresh_clone)
+    assert ep.commands[:2] == [
+        "grep -nE -A 30 'def (div|mean)\\(' calc/ops.py",
+        "grep -n -A 30 'def shout(' calc/utils.py",
+    ]
+    shown = grep_lines(ep.messages[3].content)
+    assert shown[16].startswith("def div(") and 17 in shown  # the def line and the lines after it, numbered
+    assert not any(c.startswith("nl -ba") for c in ep.commands), ep.commands  # every edited line was in the look
+    assert ep.submitted and kit.tree_of(fresh_clone, _named(tiny_repo.task).base_commit) == tiny_repo.gold_tree
+
+
 def test_a_view_by_name_is_a_fixed_page_from_the_def_line_and_a_later_edit_the_next_page() -> None:
     assert view_range(35, 40, [30], by_name=True) == (30, 60)  # the page holding the edit: from the def line
     assert view_range(55, 70, [30], by_name=True) == (61, 91)  # line 70 is past 30 + 30: the next page
@@ -104,15 +118,17 @@ def test_a_named_function_is_viewed_from_its_def_line_after_the_outline(tiny_rep
     assert views == ["nl -ba calc/ops.py | sed -n '28,34p'", "nl -ba calc/ops.py | sed -n '16,19p'"]
 
 
-def test_styles_have_their_own_teacher_ids_and_patch_keeps_the_old_one() -> None:
-    assert OracleTeacher(style="patch").teacher_id == "oracle:plan=2,look=1,tests=1,max=40,ctx=3"
-    assert OracleTeacher().teacher_id == "oracle:plan=3,style=visible,look=1,tests=1,max=40,ctx=3"
-    assert OracleTeacher(find="name").teacher_id == "oracle:plan=5,style=visible,look=1,tests=1,max=40,ctx=3"
+def test_styles_have_their_own_teacher_ids_and_test_commands_version_them() -> None:
+    assert OracleTeacher(style="patch").teacher_id == "oracle:plan=2,look=1,tests=1,max=40,ctx=3,cmd=2"
+    assert OracleTeacher(style="patch", run_tests=False).teacher_id == "oracle:plan=2,look=1,tests=0,max=40,ctx=3"
+    assert OracleTeacher().teacher_id == "oracle:plan=3,style=visible,look=1,tests=1,max=40,ctx=3,cmd=2"
+    assert OracleTeacher(find="name").teacher_id == "oracle:plan=5,style=visible,look=1,tests=1,max=40,ctx=3,cmd=2"
+    assert OracleTeacher(find="body").teacher_id == "oracle:plan=6,style=visible,look=1,tests=1,max=40,ctx=3,cmd=2"
     built = make_teacher(TeacherConfig("oracle", {"style": "patch"}))
     assert built.teacher_id == OracleTeacher(style="patch").teacher_id
     with pytest.raises(ValueError, match="'diff' is not one of visible, patch"):
         OracleTeacher(style="diff")
-    with pytest.raises(ValueError, match="find 'all' is not one of name, outline"):
+    with pytest.raises(ValueError, match="find 'all' is not one of name, outline, body"):
         OracleTeacher(find="all")
 
 
@@ -120,7 +136,7 @@ def test_reproduce_runs_the_failing_tests_once_after_the_look_and_only_from_an_u
     tiny_repo, tmp_path, kit
 ) -> None:
     oracle = OracleTeacher(run_tests=False, find="name", reproduce=True)
-    assert oracle.teacher_id.endswith(",repro=1") and oracle.teacher_id != OracleTeacher(find="name").teacher_id
+    assert oracle.teacher_id.endswith(",repro=1,cmd=2") and oracle.teacher_id != OracleTeacher(find="name").teacher_id
     task = _named(tiny_repo.task)
     clean = tiny_repo.clone(tmp_path / "clean")
     ep = kit.run_episode(oracle, task, clean)
