@@ -14,18 +14,19 @@ from typing import Any, Literal
 
 import yaml
 
-from swe_dagger.agents.prompts import PromptStyle
+from swe_dagger.agents.factory import StudentConfig
 from swe_dagger.dagger import config_io
 from swe_dagger.dagger.config_io import ConfigError, check_bounds
-from swe_dagger.dagger.config_teachers import TeacherConfig, TeacherRouteConfig
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
 from swe_dagger.dagger.rollout.config import RolloutConfig
 from swe_dagger.dagger.rollout.relabel import Relabel
 from swe_dagger.dagger.run.provenance import strip_provenance
 from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
 from swe_dagger.durable.files import atomic_write_text
+from swe_dagger.teachers.factory import TeacherConfig
+from swe_dagger.teachers.router import TeacherRouteConfig
 
-__all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "TeacherConfig", "TeacherRouteConfig",
+__all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "StudentConfig", "TeacherConfig", "TeacherRouteConfig",
            "TemperatureSchedule", "load_config", "load_resolved", "phase_plan", "save_resolved"]
 
 
@@ -75,34 +76,6 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         check_bounds("env", self, at_least_1=("max_turns",), positive=("command_timeout_s",))
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    model: str = "tiny"
-    """An HF model directory (or hub name), or ``tiny``: build the tiny local student inside the run dir."""
-    backend: Literal["hf", "vllm"] = "hf"
-    """Rollout engine of the student: ``hf`` (transformers, in process) or ``vllm`` (a vLLM server swe-dagger starts
-    and keeps in sync with each new checkpoint; needs the ``vllm`` extra or ``scripts/setup_vllm.sh``)."""
-    tiny_params: str = "1.5M"
-    """Size of the tiny student when ``model: tiny`` (e.g. ``1M``, ``5M``)."""
-    max_new_tokens: int = 160
-    """Longest reply the student may generate per turn (the oracle's edit replies are ~130 tokens: a shorter cap
-    cuts the student's edits before their closing fence, a format error)."""
-    temperature: float = 0.0
-    """Student sampling temperature during collection (0 = greedy); evaluation is always greedy."""
-    max_prompt_tokens: int = 512
-    """Token budget of the rendered conversation (old observations are elided first)."""
-    prompt: PromptStyle = "compact"
-    """Prompt style: ``compact`` = a ~70-token system prompt and the env's issue-only reset observation (~300 tokens
-    before the first reply on the default suite: the tiny student learns to read the issue's module name across
-    that); ``default`` = the full rules in the system prompt and in the reset observation (~780 tokens)."""
-    rollout_dtype: Literal["float32", "bfloat16"] = "float32"
-    """Weights' dtype for the ``hf`` backend's rollouts (collection and evaluation; training keeps fp32 master
-    weights). ``bfloat16`` generates faster on CPUs with native bf16 (AVX512-BF16/AMX) and on GPUs."""
-
-    def __post_init__(self) -> None:
-        check_bounds("student", self, at_least_1=("max_new_tokens", "max_prompt_tokens"), at_least_0=("temperature",))
 
 
 @dataclass(frozen=True)
@@ -289,11 +262,32 @@ class RunConfig:
         if self.run_dir is not None and not self.run_dir.strip():
             raise ConfigError("run_dir is empty: give a directory or null (runs/<mode>-<seed>)")
         parse_phases(self.phases)
+        check_run_student(self.student)
         if self.dagger.loss != "ce" and self.sft.packing != "none":
             raise ConfigError(f"dagger.loss={self.dagger.loss} trains one sequence per state: set sft.packing=none")
 
     def resolved_run_dir(self) -> Path:
         return Path(self.run_dir) if self.run_dir else Path("runs") / f"{self.mode}-{self.seed}"
+
+
+RUN_STUDENT_FIELDS = ("model", "backend", "tiny_params", "max_new_tokens", "temperature", "max_prompt_tokens",
+                      "prompt", "rollout_dtype")
+"""The ``student`` keys a training run uses; the section's other keys configure ``make_policy``'s backends only."""
+
+
+def check_run_student(student: StudentConfig) -> None:
+    """What a run cannot do with a valid :class:`StudentConfig`: ``ConfigError`` naming the key."""
+    if student.backend not in ("hf", "vllm"):
+        raise ConfigError(f"student.backend: {student.backend!r} is not one of ['hf', 'vllm'] (a run trains the "
+                          "student's weights and rolls them out itself; other backends are for make_policy)")
+    if student.rollout_dtype not in ("float32", "bfloat16"):
+        raise ConfigError(f"student.rollout_dtype: {student.rollout_dtype!r} is not one of ['float32', 'bfloat16'] "
+                          "(a run casts each checkpoint to it for rollouts)")
+    default = StudentConfig()
+    for name in config_io.field_names(StudentConfig):
+        if name not in RUN_STUDENT_FIELDS and getattr(student, name) != getattr(default, name):
+            raise ConfigError(f"student.{name}: a training run does not use it (only make_policy's backends do); "
+                              f"remove it or leave it at {getattr(default, name)!r}")
 
 
 PHASE_SECTIONS: dict[str, type] = {"dagger": DaggerConfig, "grpo": GRPOConfig}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from swe_dagger.dagger.config import RunConfig, StudentConfig
+from swe_dagger.agents.factory import StudentConfig
+from swe_dagger.dagger.config import RunConfig
 from swe_dagger.dagger.config_io import ConfigError
 from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
 

@@ -27,7 +27,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _field_names(cls: type) -> list[str]:
+def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
@@ -117,7 +117,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
 def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; missing keys take defaults, unknown keys are errors."""
     hints = _hints(cls)
-    names = _field_names(cls)
+    names = field_names(cls)
     unknown = [k for k in data if k not in names]
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
@@ -130,10 +130,12 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
         return cls(**kwargs)
-    except ConfigError as exc:  # a value check in __post_init__ names the section's own key: say where it came from
-        if where and not str(exc).startswith(where):
+    except ValueError as exc:  # a value check in __post_init__ (a ValueError outside dagger/) names the section's
+        if where and not str(exc).startswith(where):  # own key: say where it came from
             raise ConfigError(f"{where}: {exc}") from None
-        raise
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(str(exc)) from None
 
 
 _BOUNDS = {"at_least_1": (">= 1", lambda v: v >= 1), "at_least_0": (">= 0", lambda v: v >= 0),
@@ -214,7 +216,7 @@ def _child(node_tp: Any, part: str, dotted: str, here: str) -> tuple[Any, Any]:
     """The key ``part`` stores under and its declared type, inside a node of type ``node_tp``."""
     plain = _plain(node_tp)
     if dataclasses.is_dataclass(plain) and isinstance(plain, type):
-        names = _field_names(plain)
+        names = field_names(plain)
         if part not in names:
             key = f"{here}.{part}" if here else part
             within = f" (in {dotted!r})" if key != dotted else ""

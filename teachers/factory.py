@@ -10,6 +10,7 @@ cache hits cost nothing.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import types
 import typing
@@ -40,18 +41,35 @@ class TeacherOptionError(ValueError):
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """Which teacher, how to build it, and how to account for it."""
+    """Which teacher, how to build it, and how to account for it: the run config's ``teacher`` section (YAML keys =
+    these fields) and what :func:`make_teacher` builds from. Bad values raise ``ValueError`` naming
+    ``teacher.<field>``."""
 
     name: str = "oracle"
     """Registry name (``oracle``, ``chat``, ``replay``), an installed plugin's name, or ``pkg.module:Class``."""
-    options: Mapping[str, object] = field(default_factory=dict)
-    """Constructor keyword arguments; strings are converted to the annotated parameter types."""
-    cache_dir: Path | None = None
-    """Keep labels in ``<cache_dir>/<teacher id>.jsonl`` so a resumed run never pays for a label twice."""
+    options: dict[str, str] = field(default_factory=dict)
+    """Constructor keyword arguments, as text (YAML values and dotted overrides keep what was written); each is
+    converted to the constructor parameter's annotated type (int, float, bool, Path, str, unions of those)."""
+    cache: bool = True
+    """Keep a label cache in the directory :func:`make_teacher` is given (a run gives ``<run_dir>/teacher_cache``),
+    so a resumed run never pays for a label twice."""
     price_per_1k_prompt: float | None = None
     """$ per 1000 prompt tokens (for cost accounting of model-backed teachers)."""
     price_per_1k_completion: float | None = None
     """$ per 1000 completion tokens."""
+
+    def __post_init__(self) -> None:
+        check_teacher_fields("teacher", self.name, self.price_per_1k_prompt, self.price_per_1k_completion)
+
+
+def check_teacher_fields(section: str, name: str, prompt_price: float | None, completion_price: float | None) -> None:
+    """``ValueError`` naming ``section.name`` when ``name`` is empty, ``section.price_per_1k_*`` when a price is
+    negative or not finite."""
+    if not name.strip():
+        raise ValueError(f"{section}.name is empty: name a teacher (oracle, chat, replay, or pkg.module:Class)")
+    for which, price in (("prompt", prompt_price), ("completion", completion_price)):
+        if price is not None and not (math.isfinite(price) and price >= 0):
+            raise ValueError(f"{section}.price_per_1k_{which} must be a finite number >= 0, got {price!r}")
 
 
 def teacher_names() -> list[str]:
@@ -135,8 +153,8 @@ def check_teacher(name: str, options: Mapping[str, object]) -> None:
         raise TeacherOptionError(f"teacher {name!r}: {exc} (give it in teacher.options)") from None
 
 
-def make_teacher(cfg: TeacherConfig) -> Teacher:
-    """The configured teacher, metered, and cached when ``cfg.cache_dir`` is set."""
+def make_teacher(cfg: TeacherConfig, cache_dir: Path | None = None) -> Teacher:
+    """The configured teacher, metered, and cached in ``cache_dir`` when one is given and ``cfg.cache`` is on."""
     factory, options = _factory(cfg.name, cfg.options)
     teacher = factory(**options)
     if not isinstance(teacher, Teacher):
@@ -145,6 +163,6 @@ def make_teacher(cfg: TeacherConfig) -> Teacher:
             "(teacher_id, label(states), close())"
         )
     metered: Teacher = MeteredTeacher(teacher, cfg.price_per_1k_prompt, cfg.price_per_1k_completion)
-    if cfg.cache_dir is None:
+    if cache_dir is None or not cfg.cache:
         return metered
-    return CachedTeacher(metered, Path(cfg.cache_dir) / f"{_slug(teacher.teacher_id)}.jsonl")
+    return CachedTeacher(metered, Path(cache_dir) / f"{_slug(teacher.teacher_id)}.jsonl")

@@ -17,15 +17,17 @@ collector stamps it on the turn; each route's teacher is metered (and cached) on
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from swe_dagger.envs.actions import FormatError, parse_action
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.cost import TeacherUsage, usage_of
+from swe_dagger.teachers.factory import TeacherConfig, check_teacher_fields, make_teacher
 from swe_dagger.teachers.protocol import Teacher, TeacherError, TeacherState
 
 
@@ -198,27 +200,38 @@ def label_sources(teacher: object, count: int) -> list[str | None]:
 
 
 @dataclass(frozen=True)
-class RouteSpec:
-    """One entry of the run config's ``teachers:`` list, before it is built."""
+class TeacherRouteConfig:
+    """One teacher of the run config's ``teachers:`` list (README "Several teachers"), before it is built."""
 
     name: str
-    options: dict[str, str]
+    """Registry name, plugin or ``pkg.module:Class``, as ``teacher.name``."""
+    options: dict[str, str] = field(default_factory=dict)
+    """Constructor options, as ``teacher.options``."""
     tasks: str | None = None
+    """Which tasks it may label: a glob on the instance id or repo (``django__*``), ``re:REGEX``, or null = all."""
     cost: float = 0.0
+    """Relative cost: the cheapest matching teacher is asked first; an invalid reply or an error goes to the next."""
     price_per_1k_prompt: float | None = None
+    """$ per 1000 prompt tokens (metering of model-backed teachers)."""
     price_per_1k_completion: float | None = None
 
+    def __post_init__(self) -> None:
+        check_teacher_fields("teachers[]", self.name, self.price_per_1k_prompt, self.price_per_1k_completion)
+        if not (math.isfinite(self.cost) and self.cost >= 0):
+            raise ValueError(f"teachers[].cost must be a finite number >= 0, got {self.cost!r}")
 
-def make_router(specs: Sequence[RouteSpec], cache_dir: Path | None) -> RouterTeacher:
+    def teacher(self) -> TeacherConfig:
+        """The route's teacher as the factory builds it (cached where the router's teachers are)."""
+        return TeacherConfig(name=self.name, options=dict(self.options), price_per_1k_prompt=self.price_per_1k_prompt,
+                             price_per_1k_completion=self.price_per_1k_completion)
+
+
+def make_router(specs: Sequence[TeacherRouteConfig], cache_dir: Path | None) -> RouterTeacher:
     """A router over ``specs``, each teacher built by the factory: metered on its own, cached in its own file."""
-    from swe_dagger.teachers.factory import TeacherConfig, make_teacher
-
     routes: list[Route] = []
     try:
         for spec in specs:
-            teacher = make_teacher(TeacherConfig(
-                name=spec.name, options=dict(spec.options), cache_dir=cache_dir,
-                price_per_1k_prompt=spec.price_per_1k_prompt, price_per_1k_completion=spec.price_per_1k_completion))
+            teacher = make_teacher(spec.teacher(), cache_dir)
             routes.append(Route(teacher, spec.tasks, spec.cost))
         ids = [r.teacher.teacher_id for r in routes]
         if len(set(ids)) != len(ids):

@@ -113,7 +113,11 @@ def _actor(teacher: str | None, backend: str, model: str, base_url: str, max_tur
 
     if not model:
         raise typer.BadParameter("give --model (a student) or --teacher NAME")
-    student = StudentConfig(backend=backend, model=model, base_url=base_url, max_new_tokens=max_new_tokens)
+    try:
+        student = StudentConfig(backend=backend, model=model, base_url=base_url, max_new_tokens=max_new_tokens,
+                                rollout_dtype="auto")  # the checkpoint's own dtype
+    except ValueError as exc:  # e.g. student.max_new_tokens must be >= 1
+        raise typer.BadParameter(str(exc)) from None
     policy = make_policy(student)
     return PolicyActor(policy, student.sampling(), serial=backend == "hf"), policy.close, model
 

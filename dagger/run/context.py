@@ -290,18 +290,13 @@ def _open_parts(cfg: RunConfig, run_dir: Path, train_tasks: list[Task], test_tas
                 vllm_python: str | None) -> RunContext:
     """The teacher (+ label cache), the metrics sinks, the initial student and the vLLM student, in ``run_dir``."""
     from swe_dagger.agents.agent import Agent, AgentConfig
-    from swe_dagger.teachers.factory import TeacherConfig, make_teacher
-    from swe_dagger.teachers.router import RouteSpec, make_router
+    from swe_dagger.teachers.factory import make_teacher
+    from swe_dagger.teachers.router import make_router
 
     cache_dir = run_dir / "teacher_cache" if cfg.teacher.cache else None
     teacher: Teacher
     try:
-        if cfg.teachers:
-            teacher = make_router([RouteSpec(r.name, dict(r.options), r.tasks, r.cost, r.price_per_1k_prompt,
-                                             r.price_per_1k_completion) for r in cfg.teachers], cache_dir)
-        else:
-            teacher = make_teacher(TeacherConfig(name=cfg.teacher.name, options=dict(cfg.teacher.options),
-                                                 cache_dir=cache_dir))
+        teacher = make_router(cfg.teachers, cache_dir) if cfg.teachers else make_teacher(cfg.teacher, cache_dir)
     except (ValueError, TypeError, OSError) as exc:  # e.g. an option names a file that is not there
         what = "teachers" if cfg.teachers else f"{cfg.teacher.name!r} from teacher.options"
         raise ConfigError(f"teacher: cannot build {what}: {exc}") from exc

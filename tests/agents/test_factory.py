@@ -46,7 +46,22 @@ def test_dotted_paths_work_and_unknown_names_list_the_backends(tiny_student_dir:
 
 def test_bad_configs_fail_clearly() -> None:
     with pytest.raises(ValueError, match=r"StudentConfig\.model is empty"):
+        make_policy(StudentConfig(backend="hf", model=""))
+    with pytest.raises(ValueError, match=r"StudentConfig\.model is 'tiny' \(the default\): a training run builds"):
         make_policy(StudentConfig(backend="hf"))
     with pytest.raises(TypeError, match="built a str, not a Policy"):
         make_policy(StudentConfig(backend="builtins:str", model="m"))
     assert StudentConfig(max_new_tokens=7, seed=3).sampling() == SamplingParams(max_new_tokens=7, seed=3)
+
+
+@pytest.mark.parametrize(("field", "value", "needle"), [
+    ("max_new_tokens", 0, "student.max_new_tokens must be >= 1, got 0"),
+    ("max_prompt_tokens", -3, "student.max_prompt_tokens must be >= 1, got -3"),
+    ("temperature", float("nan"), "student.temperature must be a finite number >= 0, got nan"),
+    ("timeout_s", 0.0, "student.timeout_s must be > 0, got 0.0"),
+    ("max_concurrency", 0, "student.max_concurrency must be >= 1, got 0"),
+    ("top_p", 0.0, r"student.top_p must be in \(0, 1\], got 0.0"),
+])
+def test_bad_values_name_the_student_key(field: str, value: float, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        StudentConfig(**{field: value})  # type: ignore[arg-type]

@@ -58,7 +58,7 @@ def test_dotted_overrides_reach_inside_mapping_fields(tmp_path: Path) -> None:
     ("override", "needle"),
     [
         ("teacher.option.reproduce=true", r"'teacher\.option' \(in 'teacher\.option\.reproduce'\): TeacherConfig "
-                                          r"has: name, options, cache"),
+                                          r"has: name, options, cache, price_per_1k_prompt"),
         ("teacher.options.a.b=1", r"'teacher\.options\.a' is a single value \(str\), not a section"),
         ("seed.x=1", r"'seed' is a single value \(int\), not a section"),
         ("teacher..x=1", "empty key"),

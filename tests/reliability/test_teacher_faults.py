@@ -76,15 +76,15 @@ def _state(task_id: str) -> TeacherState:
 
 def test_a_failed_batch_keeps_the_labels_it_got(server: FlakyServer, tmp_path: Path) -> None:
     cfg = TeacherConfig(name="chat", options={"model": "m", "base_url": server.url, "api_key": "k",
-                                              "max_retries": "0"}, cache_dir=tmp_path)
+                                              "max_retries": "0"})
     states = [_state(f"demo__demo-{i}") for i in range(4)]
     server.poison = "demo__demo-2"
-    with make_teacher(cfg) as teacher, pytest.raises(TeacherError, match=r"'demo__demo-2'.*1 of 4 states"):
+    with make_teacher(cfg, tmp_path) as teacher, pytest.raises(TeacherError, match=r"'demo__demo-2'.*1 of 4 states"):
         teacher.label(states)
     (cache_file,) = tmp_path.iterdir()
     assert sorted(r.task_id for r in read_label_rows(cache_file)) == ["demo__demo-0", "demo__demo-1", "demo__demo-3"]
     server.poison, before = None, len(server.requests)
-    with make_teacher(cfg) as teacher:  # a new process would open the same cache file
+    with make_teacher(cfg, tmp_path) as teacher:  # a new process would open the same cache file
         assert teacher.label(states) == [VALID] * 4
     assert [m[-1]["content"] for m in server.requests[before:]] == ["the task demo__demo-2"]  # only the miss
 

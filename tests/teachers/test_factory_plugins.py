@@ -22,8 +22,8 @@ PLUGIN = Path(__file__).resolve().parents[1] / "fixtures" / "teacher_plugin"
 
 
 def test_builtin_oracle_with_typed_string_options_metered_and_cached(tiny_repo, tmp_path: Path) -> None:
-    cfg = TeacherConfig("oracle", {"run_tests": "false", "max_repair_lines": "12"}, cache_dir=tmp_path)
-    teacher = make_teacher(cfg)
+    cfg = TeacherConfig("oracle", {"run_tests": "false", "max_repair_lines": "12"})
+    teacher = make_teacher(cfg, tmp_path)
     assert isinstance(teacher, CachedTeacher) and isinstance(teacher.inner, MeteredTeacher)
     oracle = teacher.inner.inner
     assert isinstance(oracle, OracleTeacher)

@@ -12,7 +12,14 @@ from swe_dagger.agents.protocol import Message
 from swe_dagger.teachers.cost import MeteredTeacher, usage_of
 from swe_dagger.teachers.oracle import OracleTeacher
 from swe_dagger.teachers.protocol import TeacherError, TeacherState
-from swe_dagger.teachers.router import Route, RouterTeacher, RouteSpec, label_sources, make_router, task_matcher
+from swe_dagger.teachers.router import (
+    Route,
+    RouterTeacher,
+    TeacherRouteConfig,
+    label_sources,
+    make_router,
+    task_matcher,
+)
 
 LS = "THOUGHT: look.\n\n```bash\nls\n```"
 
@@ -83,8 +90,8 @@ def test_fallback_on_error_and_a_clear_error_when_nobody_labels(tiny_repo) -> No
 
 
 def test_make_router_meters_and_caches_each_teacher_and_closes_all(tiny_repo, tmp_path) -> None:
-    router = make_router([RouteSpec("oracle", {}, tasks="re:.", cost=0.0),
-                          RouteSpec("oracle", {"reproduce": "true"}, cost=1.0)], tmp_path)
+    router = make_router([TeacherRouteConfig("oracle", {}, tasks="re:.", cost=0.0),
+                          TeacherRouteConfig("oracle", {"reproduce": "true"}, cost=1.0)], tmp_path)
     router.label([_state(tiny_repo.task)])
     assert [u.labels for u in router.usages] == [1, 0]
     (cache,) = tmp_path.iterdir()  # the first (cheapest) route's own cache file; the second was never asked
@@ -92,4 +99,4 @@ def test_make_router_meters_and_caches_each_teacher_and_closes_all(tiny_repo, tm
     router.close()
     router.close()
     with pytest.raises(ValueError, match="same teacher id"):
-        make_router([RouteSpec("oracle", {}), RouteSpec("oracle", {})], tmp_path)
+        make_router([TeacherRouteConfig("oracle", {}), TeacherRouteConfig("oracle", {})], tmp_path)

@@ -144,5 +144,5 @@ def vllm_policy_from_config(cfg: StudentConfig) -> VLLMPolicy:
     if not cfg.model or not Path(cfg.model).is_dir():
         raise ValueError(f"StudentConfig.model {cfg.model!r}: the vllm backend needs a local model directory "
                          "(or base_url of a running vLLM server)")
-    server = VLLMServer(VLLMServerConfig(model=cfg.model, dtype=cfg.dtype, enable_lora=True)).start()
+    server = VLLMServer(VLLMServerConfig(model=cfg.model, dtype=cfg.rollout_dtype, enable_lora=True)).start()
     return VLLMPolicy.from_server(server, model_version=Path(cfg.model).name, client=client)
