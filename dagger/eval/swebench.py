@@ -2,11 +2,14 @@
 
 The actor is a student policy (``agents.make_policy``) or a teacher acting alone (e.g. the oracle). Each worker
 prepares its instance (docker: the official image, pulled if missing; local: the per-instance venv), runs one
-episode in ``swe_dagger/SWE-v0``, and writes ``trajectories/<instance_id>.json`` atomically (outcome + trajectory).
-An episode cut by the turn limit is auto-submitted: its final diff is graded like a submission (as SWE-agent does),
-so ``preds.jsonl`` and our verdicts always describe the same patch. A rerun skips finished instances and retries
-errored ones. At the end: ``preds.jsonl`` (harness format, checked with swebench's loader), ``results.json`` and a
-table with the per-repo breakdown.
+episode in ``swe_dagger/SWE-v0`` on the rollout loop (:class:`~swe_dagger.dagger.rollout.collector.Collector`, one
+env), and writes ``trajectories/<instance_id>.json`` atomically: the trajectory, and the outcome read off it
+(:func:`~swe_dagger.dagger.eval.swebench_report.instance_outcome`; ``results.json`` and ``preds.jsonl`` are built
+from those outcomes). An episode cut by the turn limit is auto-submitted
+(:class:`~swe_dagger.dagger.rollout.env_worker.AutoSubmitWorker`): its final diff is graded like a submission (as
+SWE-agent does), so ``preds.jsonl`` and our verdicts always describe the same patch. A rerun skips finished
+instances and retries errored ones. At the end: ``preds.jsonl`` (harness format, checked with swebench's loader),
+``results.json`` and a table with the per-repo breakdown.
 
 Output folder::
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,23 +34,22 @@ from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.dagger.eval.swebench_report import (
     InstanceOutcome,
-    Status,
+    instance_outcome,
     outcome_from_json,
     outcome_json,
     print_results,
 )
 from swe_dagger.dagger.eval.swebench_report import write_results as write_results_file
-from swe_dagger.dagger.records import Author, Trajectory, Turn
-from swe_dagger.dagger.rollout.env_worker import env_task_prompt, failed_tests
+from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
+from swe_dagger.dagger.rollout.env_worker import AutoSubmitWorker, env_task_prompt
 from swe_dagger.dagger.rollout.serialize import trajectory_to_json
-from swe_dagger.dagger.run.provenance import teacher_model
+from swe_dagger.dagger.schedule import derive_seed
 from swe_dagger.durable.files import atomic_write_json, read_json
 from swe_dagger.envs.swebench.harness import Prediction, load_predictions, write_predictions
 from swe_dagger.envs.swebench.local_mode import LocalModeConfig
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher, TeacherState
-
-History = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -75,46 +77,62 @@ class SwebenchEvalConfig:
 
 
 class Actor(Protocol):
-    """Who decides the next action: a student policy or a teacher acting alone."""
+    """Who acts in every turn: a student policy (β = 0) or a teacher acting alone (β = 1)."""
 
-    author: Author
+    beta: float
+    policy: Policy | None
+    teacher: Teacher | None
+    sampling: SamplingParams
 
-    def act(self, task: Task, conversation: Conversation, diff: Callable[[], str]) -> tuple[str, Completion | None]:
-        ...
+
+class _SerialPolicy:
+    """``policy`` generating for one instance thread at a time (an in-process model must not run in two)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.inner, self._lock = policy, threading.Lock()
+
+    def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams) -> list[Completion]:
+        with self._lock:
+            return self.inner.generate(conversations, sampling)
+
+    def close(self) -> None:
+        """The caller owns ``inner`` and closes it."""
+
+
+class _SerialTeacher:
+    """``teacher`` labeling for one instance thread at a time; provenance looks through ``inner``."""
+
+    def __init__(self, teacher: Teacher) -> None:
+        self.inner, self.teacher_id, self._lock = teacher, teacher.teacher_id, threading.Lock()
+
+    def label(self, states: Sequence[TeacherState]) -> list[str]:
+        with self._lock:
+            return self.inner.label(states)
+
+    def close(self) -> None:
+        """The caller owns ``inner`` and closes it."""
 
 
 class PolicyActor:
     """A student policy; ``serial`` guards a policy that must not generate from two threads at once (in-process)."""
 
-    author: Author = "student"
+    beta = 0.0
+    teacher: Teacher | None = None
 
     def __init__(self, policy: Policy, sampling: SamplingParams, *, serial: bool = True) -> None:
-        self.policy, self.sampling = policy, sampling
-        self._lock = threading.Lock() if serial else None
-
-    def act(self, task: Task, conversation: Conversation, diff: Callable[[], str]) -> tuple[str, Completion | None]:
-        if self._lock is None:
-            (completion,) = self.policy.generate([conversation], self.sampling)
-        else:
-            with self._lock:
-                (completion,) = self.policy.generate([conversation], self.sampling)
-        return completion.text, completion
+        self.policy: Policy | None = _SerialPolicy(policy) if serial else policy
+        self.sampling = sampling
 
 
 class TeacherActor:
     """A teacher acting alone (e.g. the oracle: an upper bound and a check of the whole pipeline)."""
 
-    author: Author = "teacher"
+    beta = 1.0
+    policy: Policy | None = None
+    sampling = SamplingParams()
 
     def __init__(self, teacher: Teacher) -> None:
-        self.teacher = teacher
-        self._lock = threading.Lock()
-
-    def act(self, task: Task, conversation: Conversation, diff: Callable[[], str]) -> tuple[str, Completion | None]:
-        state = TeacherState(task, conversation, diff())
-        with self._lock:
-            (label,) = self.teacher.label([state])
-        return label, None
+        self.teacher: Teacher | None = _SerialTeacher(teacher)
 
 
 def prepare_task(task: Task, cfg: SwebenchEvalConfig) -> Task:
@@ -130,57 +148,31 @@ def prepare_task(task: Task, cfg: SwebenchEvalConfig) -> Task:
     return local_task(task, cfg.local)
 
 
-def _episode(ready: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -> tuple[InstanceOutcome, Trajectory]:
+def _episode(ready: Task, index: int, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -> Trajectory:
+    """Episode ``index`` of the evaluation, on the rollout loop with one env of its own (the instance's sandbox)."""
     from swe_dagger.envs.swe_env import SWEEnv
 
-    with SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
-                allow_unvalidated=True, test_timeout_s=cfg.test_timeout_s,
-                task_prompt=env_task_prompt(cfg.prompt)) as env:
-        observation, _ = env.reset(options={"task_id": ready.instance_id})
-        prefix = agent.initial_messages(observation)
-        turns: list[Turn] = []
-        terminated = truncated = False
-        info: dict[str, Any] = {}
-        reward = 0.0
-        while not (terminated or truncated):
-            conversation = agent.render(prefix, [(t.action, t.observation) for t in turns])
-            action, completion = actor.act(ready, conversation, env.workspace_diff)
-            observation, reward, terminated, truncated, info = env.step(action)
-            turns.append(Turn(
-                index=len(turns), author=actor.author, action=action,
-                teacher_label=action if actor.author == "teacher" else None, observation=observation,
-                format_error=bool(info.get("format_error")), token_ids=completion.token_ids if completion else None,
-                logprobs=completion.logprobs if completion else None,
-                model_version=completion.model_version if completion else "",
-            ))
-        error: str | None = info.get("error")
-        if terminated:
-            patch, resolution = str(info.get("patch", "")), info.get("resolution")
-            failed = failed_tests(info) if resolution is not None else None
-        else:  # auto-submit the final diff, graded as a submission is: the trajectory and results.json agree
-            patch, resolution, failed = env.workspace_diff(), None, None
-            if patch.strip():
-                graded = env.evaluate(patch)
-                resolution, failed = graded.resolution, graded.report.f2p_failure + graded.report.p2p_failure
-    traj = Trajectory(task_id=ready.instance_id, prefix=prefix, turns=tuple(turns), reward=float(reward),
-                      resolution=resolution, terminated=terminated, truncated=truncated, error=error,
-                      teacher_calls=len(turns) if actor.author == "teacher" else 0, patch=patch,
-                      failed_tests=failed,
-                      teacher_id=actor.teacher.teacher_id if isinstance(actor, TeacherActor) else None,
-                      teacher_model=teacher_model(actor.teacher) if isinstance(actor, TeacherActor) else None,
-                      student_version=next((t.model_version for t in turns if t.model_version), ""),
-                      tampered=tuple(info.get("tampered") or ()))
-    status: Status = "error" if error else "empty_patch" if not patch.strip() else \
-        "resolved" if resolution == "FULL" else "unresolved"
-    outcome = InstanceOutcome(ready.instance_id, ready.repo, status, resolution, terminated, patch, len(turns), error)
-    return outcome, traj
+    def make_env() -> SWEEnv:
+        return SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
+                      allow_unvalidated=True, test_timeout_s=cfg.test_timeout_s,
+                      task_prompt=env_task_prompt(cfg.prompt))
+
+    seed = derive_seed("swebench", ready.instance_id) % 2**31
+    spec = EpisodeSpec(0, index, ready.instance_id, actor.beta, seed, label=False)
+    done: list[Trajectory] = []
+    with Collector(make_env, 1, agent, actor.policy, actor.teacher, sampling=actor.sampling, mixing="per_turn",
+                   max_turns=cfg.max_turns, make_worker=AutoSubmitWorker) as collector:
+        collector.run([spec], done.append)
+    return done[0]
 
 
-def run_instance(task: Task, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -> tuple[InstanceOutcome,
-                                                                                            Trajectory | None]:
-    """One instance end to end; a failure of our machinery becomes an ``error`` outcome naming it (never a 0)."""
+def run_instance(task: Task, index: int, actor: Actor, agent: Agent,
+                 cfg: SwebenchEvalConfig) -> tuple[InstanceOutcome, Trajectory | None]:
+    """Instance ``index`` end to end; its outcome is read off the trajectory (:func:`instance_outcome`). A failure
+    of our machinery becomes an ``error`` outcome naming it (never a 0)."""
     try:
-        return _episode(prepare_task(task, cfg), actor, agent, cfg)
+        traj = _episode(prepare_task(task, cfg), index, actor, agent, cfg)
+        return instance_outcome(traj, task.repo), traj
     except Exception as exc:  # recorded as an error outcome, shown in the table, retried on resume
         message = f"{type(exc).__name__}: {exc}"
         return InstanceOutcome(task.instance_id, task.repo, "error", None, False, "", 0, message), None
@@ -233,7 +225,8 @@ def evaluate_swebench(tasks: Sequence[Task], actor: Actor, out_dir: Path, cfg: S
     with _progress(cfg.progress) as progress, ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         bar = progress.add_task(f"SWE-bench ({cfg.mode})", total=len(tasks), completed=len(done),
                                 info=_running(finished))
-        futures = [pool.submit(run_instance, t, actor, agent, cfg) for t in todo]
+        index = {t.instance_id: i for i, t in enumerate(tasks)}
+        futures = [pool.submit(run_instance, t, index[t.instance_id], actor, agent, cfg) for t in todo]
         for future in as_completed(futures):
             outcome, traj = future.result()
             _write(out_dir, outcome, traj)

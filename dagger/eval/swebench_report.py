@@ -18,6 +18,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
+from swe_dagger.dagger.records import Trajectory
 from swe_dagger.durable.files import atomic_write_json
 
 Status = Literal["resolved", "unresolved", "empty_patch", "error"]
@@ -36,6 +37,16 @@ class InstanceOutcome:
     model_patch: str
     turns: int
     error: str | None = None
+
+
+def instance_outcome(traj: Trajectory, repo: str) -> InstanceOutcome:
+    """The outcome of an episode that ran, read off its trajectory (the one record; nothing is graded twice):
+    ``error`` when the env reported one, ``empty_patch`` for an empty final diff, else resolved iff ``FULL``."""
+    patch = traj.patch or ""
+    status: Status = "error" if traj.error else "empty_patch" if not patch.strip() else \
+        "resolved" if traj.resolution == "FULL" else "unresolved"
+    return InstanceOutcome(traj.task_id, repo, status, traj.resolution, traj.terminated, patch, len(traj.turns),
+                           traj.error)
 
 
 def outcome_from_json(data: Mapping[str, Any], where: str) -> InstanceOutcome:

@@ -1,2 +1,2 @@
-"""Where records are made: the collector, its env workers, episode collection, the episode log, trajectory JSON.
+"""Where records are made: the one episode loop (collector: training, eval, swebench-eval), env workers, the log.
 May import the spine, dagger.run, agents, envs, teachers and sft.checkpoints (to load a student); no other SFT code."""

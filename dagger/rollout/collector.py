@@ -67,9 +67,12 @@ class _Live:
 
 
 class Collector:
-    """Runs episode specs with a student ``Policy`` and a ``Teacher`` over ``num_envs`` env workers. An episode
-    whose env a ``prepared`` :class:`~swe_dagger.dagger.rollout.prefetch.Prefetch` reset ahead starts in that env.
-    ``make_worker`` builds a worker from the env factory: a thread's ``EnvWorker`` here, or an env on a Ray actor
+    """Runs episode specs with a student ``Policy`` and a ``Teacher`` over ``num_envs`` env workers: the package's
+    one episode loop (training collection, ``swe-dagger eval``, and ``swebench-eval`` with one env per instance).
+    Either side may be ``None`` when the specs never need it (β = 0 without labels; β = 1). An episode whose env a
+    ``prepared`` :class:`~swe_dagger.dagger.rollout.prefetch.Prefetch` reset ahead starts in that env.
+    ``make_worker`` builds a worker from the env factory: a thread's ``EnvWorker`` here, an ``AutoSubmitWorker``
+    (turn-limit cuts graded as submissions), or an env on a Ray actor
     (:meth:`~swe_dagger.dagger.rollout.ray_engine.RayEngine.worker`)."""
 
     def __init__(
@@ -77,7 +80,7 @@ class Collector:
         make_env: Callable[[], Any],
         num_envs: int,
         agent: Any,
-        policy: Policy,
+        policy: Policy | None,
         teacher: Teacher | None,
         *,
         sampling: SamplingParams,
@@ -223,6 +226,8 @@ class Collector:
     def _generate(self, convs: list[Conversation], live: list[_Live], step_index: int) -> list[Completion]:
         if not convs:
             return []
+        if self.policy is None:
+            raise RuntimeError("a student action was needed (β < 1) but the collector has no student policy")
         seed = derive_seed(*(ep.spec.seed for ep in live), step_index)
         completions = self.policy.generate(convs, replace(self.sampling, seed=seed % 2**31))
         if len(completions) != len(convs):
@@ -240,7 +245,7 @@ class Collector:
             failed_tests=last.failed_tests,
             teacher_id=self.teacher.teacher_id if self.teacher is not None and ep.teacher_calls else None,
             teacher_model=self._teacher_model if ep.teacher_calls else None,
-            student_version=self.model_version,
+            student_version=self.model_version or next((t.model_version for t in ep.turns if t.model_version), ""),
             tampered=last.tampered,
         )
 

@@ -8,8 +8,9 @@ released while they run).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from swe_dagger.envs.task import Task
@@ -71,8 +72,6 @@ class EnvWorker:
         return str(self.env.unwrapped.workspace_diff())
 
     def step(self, action: str) -> Step:
-        import time
-
         start = time.perf_counter()
         observation, reward, terminated, truncated, info = self.env.step(action)
         return Step(
@@ -91,6 +90,25 @@ class EnvWorker:
 
     def close(self) -> None:
         self.env.close()
+
+
+class AutoSubmitWorker(EnvWorker):
+    """An :class:`EnvWorker` whose episodes cut by the turn limit are graded as if submitted (as SWE-agent does, for
+    SWE-bench evaluation): the truncating step carries the final diff as ``patch`` and, when it is not empty, its
+    verdict, so the record and ``preds.jsonl`` describe the same patch. A grading crash here raises (machinery)."""
+
+    def step(self, action: str) -> Step:
+        step = super().step(action)
+        if not step.truncated or step.terminated:
+            return step
+        start = time.perf_counter()
+        patch = self.diff()
+        if not patch.strip():
+            return replace(step, patch=patch)
+        graded = self.env.unwrapped.evaluate(patch)
+        return replace(step, patch=patch, resolution=graded.resolution, tampered=tuple(graded.tampered),
+                       failed_tests=tuple(graded.report.f2p_failure) + tuple(graded.report.p2p_failure),
+                       seconds=step.seconds + time.perf_counter() - start)
 
 
 def failed_tests(info: dict[str, Any]) -> tuple[str, ...]:

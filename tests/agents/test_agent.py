@@ -115,3 +115,9 @@ def test_next_replies_batches_rendered_states() -> None:
     prefix = agent.initial_messages("t")
     replies = agent.next_replies(EchoPolicy(), [(prefix, []), (prefix, [("a", "o")])], SamplingParams())
     assert [r.text for r in replies] == ["2", "4"]
+
+
+def test_agent_and_env_agree_on_the_submit_marker() -> None:
+    from swe_dagger.envs.actions import SUBMIT_MARKER as ENV_SUBMIT_MARKER
+
+    assert SUBMIT_MARKER == ENV_SUBMIT_MARKER
