@@ -86,14 +86,12 @@ def escape_pattern(text: str, line: str | None = None) -> str:
     unescaped when matching any character there still finds that first occurrence first, so the common case reads as
     the code does (``self.x`` rather than ``self\\.x``) and is easier to copy.
     """
-    escaped = _BRE_SPECIAL.sub(r"\\\1", text)
-    if line is None or "." not in text:
-        return escaped
-    loose = "".join("." if c == "." else re.escape(c) for c in text)
-    found = re.search(loose, line)
-    if found is not None and found.start() == line.find(text):
-        return _BRE_SPECIAL_NO_DOT.sub(r"\\\1", text)
-    return escaped
+    special = _BRE_SPECIAL
+    if line is not None and "." in text:
+        loose = re.search("".join("." if c == "." else re.escape(c) for c in text), line)
+        if loose is not None and loose.start() == line.find(text):
+            special = _BRE_SPECIAL_NO_DOT
+    return special.sub(r"\\\1", text)
 
 
 def escape_replacement(text: str) -> str:

@@ -257,13 +257,14 @@ class _Plan:
             if f.is_new or f.is_deleted or not f.hunks or f.path in self.said or f.path in self.ws_removed:
                 continue
             names = _named_symbols(self.task.problem_statement, f.path)
-            if names and self.config.style == "visible" and self.config.find == "body":
-                return (
-                    "Show the function the issue names, with line numbers.",
-                    cmd.named_defs_command(f.path, names, after=VIEW_PAGE),
+            if names and self.config.style == "visible" and self.config.find != "outline":
+                body = self.config.find == "body"
+                thought = (
+                    "Show the function the issue names, with line numbers."
+                    if body
+                    else "Find where the function the issue names is defined."
                 )
-            if names and self.config.style == "visible" and self.config.find == "name":
-                return "Find where the function the issue names is defined.", cmd.named_defs_command(f.path, names)
+                return thought, cmd.named_defs_command(f.path, names, after=VIEW_PAGE if body else 0)
             if names:
                 return "List the functions of the file the issue names.", cmd.outline_command(f.path)
             first = max(1, f.hunks[0].old_start - 2)

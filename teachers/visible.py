@@ -38,13 +38,17 @@ def last_view(path: str, history: Sequence[tuple[str, str]]) -> dict[int, str]:
     """Line number -> text, as the latest numbered view of ``PATH`` in ``history`` (command, observation) showed: an
     ``nl -ba PATH`` command or a ``grep -n -A N 'def ...' PATH`` look (see :func:`grep_lines`)."""
     prefix = f"nl -ba {shlex.quote(path)}"
-    suffix = f" {shlex.quote(path)}"
     for command, observation in reversed(history):
         if command.startswith(prefix + " ") or command == prefix:
             return numbered_lines(observation)
-        if _GREP_BODY.match(command) and "'def " in command and command.endswith(suffix):
+        if _GREP_BODY.match(command) and _greps_defs(command, path):
             return grep_lines(observation)
     return {}
+
+
+def _greps_defs(command: str, path: str) -> bool:
+    """Whether ``command`` is a look's ``grep -n ... 'def ...' PATH`` (outline, by name, or with the body)."""
+    return command.startswith("grep -n") and "'def " in command and command.endswith(f" {shlex.quote(path)}")
 
 
 _GREP_BODY = re.compile(r"^grep -nE? -A \d+ ")
@@ -59,9 +63,8 @@ def grep_lines(observation: str) -> dict[int, str]:
 def outline(path: str, history: Sequence[tuple[str, str]]) -> list[int]:
     """The ``def`` line numbers the latest ``grep -n 'def ...' PATH`` of ``history`` showed (the whole outline or
     the named functions' lines; sorted; [] if none)."""
-    suffix = f" {shlex.quote(path)}"
     for cmd, observation in reversed(history):
-        if cmd.startswith("grep -n") and "'def " in cmd and cmd.endswith(suffix):
+        if _greps_defs(cmd, path):
             return sorted(int(m.group(1)) for m in _OUTLINE_LINE.finditer(observation))
     return []
 
