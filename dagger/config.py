@@ -15,8 +15,6 @@ from typing import Any, Literal
 import yaml
 
 from swe_dagger.agents.factory import StudentConfig
-from swe_dagger.dagger import config_io
-from swe_dagger.dagger.config_io import ConfigError, check_bounds
 from swe_dagger.dagger.grpo.config import GRPOConfig, TemperatureSchedule
 from swe_dagger.dagger.rollout.config import RolloutConfig
 from swe_dagger.dagger.rollout.relabel import Relabel
@@ -25,6 +23,7 @@ from swe_dagger.dagger.schedule import MixingMode, ScheduleKind
 from swe_dagger.durable.files import atomic_write_text
 from swe_dagger.teachers.factory import TeacherConfig
 from swe_dagger.teachers.router import TeacherRouteConfig
+from swe_dagger.typed import ConfigError, check_bounds, field_names, from_mapping, load, merge, to_mapping
 
 __all__ = ["ConfigError", "GRPOConfig", "Phase", "RunConfig", "StudentConfig", "TeacherConfig", "TeacherRouteConfig",
            "TemperatureSchedule", "load_config", "load_resolved", "phase_plan", "save_resolved"]
@@ -284,7 +283,7 @@ def check_run_student(student: StudentConfig) -> None:
         raise ConfigError(f"student.rollout_dtype: {student.rollout_dtype!r} is not one of ['float32', 'bfloat16'] "
                           "(a run casts each checkpoint to it for rollouts)")
     default = StudentConfig()
-    for name in config_io.field_names(StudentConfig):
+    for name in field_names(StudentConfig):
         if name not in RUN_STUDENT_FIELDS and getattr(student, name) != getattr(default, name):
             raise ConfigError(f"student.{name}: a training run does not use it (only make_policy's backends do); "
                               f"remove it or leave it at {getattr(default, name)!r}")
@@ -320,7 +319,7 @@ def parse_phases(raw: tuple[str | dict[str, dict[str, Any]], ...]) -> list[tuple
             raise ConfigError(f"{where}: unknown phase {name!r}; available: {', '.join(PHASE_SECTIONS)}")
         if not isinstance(overrides, dict):
             raise ConfigError(f"{where}.{name}: expected a mapping of {name} keys, got {overrides!r}")
-        config_io.from_mapping(PHASE_SECTIONS[name], overrides, f"{where}.{name}")  # validates keys and types
+        from_mapping(PHASE_SECTIONS[name], overrides, f"{where}.{name}")  # validates keys and types
         if any(name == seen for seen, _ in parsed):
             raise ConfigError(f"{where}: phase {name!r} appears twice (its markers and checkpoints would collide)")
         if name == "dagger" and parsed:
@@ -335,8 +334,8 @@ def phase_plan(cfg: RunConfig) -> list[Phase]:
     """The run's phases in order, each with its effective config (its section = top-level section ← overrides)."""
     plan = []
     for i, (name, overrides) in enumerate(parse_phases(cfg.phases)):
-        merged = config_io.merge(config_io.to_mapping(getattr(cfg, name)), overrides)
-        section: Any = config_io.from_mapping(PHASE_SECTIONS[name], merged, f"phases[{i}].{name}")
+        merged = merge(to_mapping(getattr(cfg, name)), overrides)
+        section: Any = from_mapping(PHASE_SECTIONS[name], merged, f"phases[{i}].{name}")
         plan.append(Phase(i, name, replace(cfg, **{name: section})))
     return plan
 
@@ -360,14 +359,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
         if not isinstance(user, dict):
             raise ConfigError(f"config {path}: top level must be a mapping of sections")
-        data = config_io.merge(data, strip_provenance(user))  # a run's config.yaml works as --config
-    return config_io.load(RunConfig, data, list(overrides))
+        data = merge(data, strip_provenance(user))  # a run's config.yaml works as --config
+    return load(RunConfig, data, list(overrides))
 
 
 def save_resolved(cfg: RunConfig, run_dir: Path) -> Path:
     """Write the resolved config to ``run_dir/config.yaml`` atomically (fsync'd: ``--resume`` reads it)."""
     path = run_dir / "config.yaml"
-    atomic_write_text(path, yaml.safe_dump(config_io.to_mapping(cfg), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_mapping(cfg), sort_keys=False))
     return path
 
 
@@ -382,4 +381,4 @@ def load_resolved(run_dir: Path) -> RunConfig:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    return config_io.from_mapping(RunConfig, strip_provenance(data))
+    return from_mapping(RunConfig, strip_provenance(data))

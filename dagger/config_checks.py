@@ -11,8 +11,8 @@ from pathlib import Path
 
 from swe_dagger.agents.factory import StudentConfig
 from swe_dagger.dagger.config import RunConfig
-from swe_dagger.dagger.config_io import ConfigError
 from swe_dagger.dagger.sft.checkpoint_files import CheckpointError, check_checkpoint
+from swe_dagger.typed import ConfigError
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 """A Hugging Face hub id (``gpt2``, ``owner/name``): what ``student.model`` may be when it is not a local path."""

@@ -12,17 +12,16 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 from swe_dagger.sandbox.registry import Registry
 from swe_dagger.teachers.cache import CachedTeacher
 from swe_dagger.teachers.cost import MeteredTeacher
 from swe_dagger.teachers.protocol import Teacher
+from swe_dagger.typed import ConfigError, coerce
 
 TEACHERS = Registry(
     "teacher",
@@ -49,7 +48,9 @@ class TeacherConfig:
     """Registry name (``oracle``, ``chat``, ``replay``), an installed plugin's name, or ``pkg.module:Class``."""
     options: dict[str, str] = field(default_factory=dict)
     """Constructor keyword arguments, as text (YAML values and dotted overrides keep what was written); each is
-    converted to the constructor parameter's annotated type (int, float, bool, Path, str, unions of those)."""
+    converted to the constructor parameter's annotated type by the config's converter (int, float, bool, Path, str,
+    Literal, lists, unions: ``none``/``null``/``~`` mean ``None`` where ``None`` is allowed); text for any other type
+    goes to the constructor as written."""
     cache: bool = True
     """Keep a label cache in the directory :func:`make_teacher` is given (a run gives ``<run_dir>/teacher_cache``),
     so a resumed run never pays for a label twice."""
@@ -77,39 +78,16 @@ def teacher_names() -> list[str]:
     return TEACHERS.names()
 
 
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
 def _coerce(value: object, annotation: object, where: str) -> object:
-    """Convert a string option to ``annotation`` (int, float, bool, Path, str, unions of those)."""
-    if not isinstance(value, str) or annotation in (inspect.Parameter.empty, str, object, typing.Any):
+    """A text option as the constructor parameter's ``annotation``, by the shared converter
+    (:func:`swe_dagger.typed.coerce`); a type it has no rule for keeps the text (the constructor checks it), and a
+    value that is not text (given from Python) is already typed and passes as given."""
+    if not isinstance(value, str):
         return value
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if str in members:
-            return value
-        if value.lower() in ("none", "null") and len(members) < len(typing.get_args(annotation)):
-            return None
-        errors = []
-        for member in members:
-            try:
-                return _coerce(value, member, where)
-            except TeacherOptionError as exc:
-                errors.append(str(exc))
-        raise TeacherOptionError(f"{where}: {value!r} fits none of {annotation} ({'; '.join(errors)})")
-    if annotation is bool:
-        if value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise TeacherOptionError(f"{where}: expected a boolean (true/false), got {value!r}")
-    if annotation in (int, float):
-        try:
-            return annotation(value)
-        except ValueError:
-            raise TeacherOptionError(f"{where}: expected {annotation.__name__}, got {value!r}") from None
-    if annotation is Path:
-        return Path(value)
-    return value  # anything else: the constructor checks it
+    try:
+        return coerce(value, annotation, where, unknown="keep")
+    except ConfigError as exc:
+        raise TeacherOptionError(str(exc)) from None
 
 
 def _typed_options(factory: Callable[..., object], options: Mapping[str, object], name: str) -> dict[str, object]:
@@ -127,7 +105,7 @@ def _typed_options(factory: Callable[..., object], options: Mapping[str, object]
             raise TeacherOptionError(
                 f"teacher {name!r} has no option {key!r}; it accepts: {', '.join(accepted) or '(none)'}"
             )
-        out[key] = _coerce(value, hints.get(key, inspect.Parameter.empty), f"teacher {name!r} option {key!r}")
+        out[key] = _coerce(value, hints.get(key, typing.Any), f"teacher {name!r} option {key!r}")
     return out
 
 

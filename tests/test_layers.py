@@ -23,6 +23,8 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dagger/eval": (("swe_dagger.dagger.grpo", "swe_dagger.dagger.loop"), ()),
     "agents": (("swe_dagger.dagger", "swe_dagger.teachers", "swe_dagger.envs"), ()),
     "durable": (("swe_dagger",), ()),
+    "typed": (("swe_dagger",), ("swe_dagger.typed",)),
+    "teachers": (("swe_dagger.dagger",), ()),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from swe_dagger.dagger.config_io import ConfigError, check_bounds
+from swe_dagger.typed import ConfigError, check_bounds
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, HParam]:
 
 def run_hparams(cfg: RunConfig) -> dict[str, HParam]:
     """The run's resolved config as flat hyperparameters (``dagger.iterations``, ``sft.lr``, ...)."""
-    from swe_dagger.dagger.config_io import to_mapping
+    from swe_dagger.typed import to_mapping
 
     return flatten(to_mapping(cfg))
 

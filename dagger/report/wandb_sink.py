@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from swe_dagger.dagger.config_io import ConfigError
 from swe_dagger.dagger.report.sinks import Axis, HParam
+from swe_dagger.typed import ConfigError
 
 INSTALL_HINT = 'pip install -e ".[wandb]" (or pip install wandb), or set report.wandb=false'
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from swe_dagger.dagger.config_io import ConfigError
 from swe_dagger.durable.files import atomic_write_text
 from swe_dagger.envs.task import Task
+from swe_dagger.typed import ConfigError
 
 SECTION = "provenance"
 

@@ -175,7 +175,7 @@ def test_without_ray_the_engine_is_one_config_error_naming_the_extra(monkeypatch
 
     from swe_dagger.dagger.config import load_config
     from swe_dagger.dagger.config_checks import check_runnable
-    from swe_dagger.dagger.config_io import ConfigError
+    from swe_dagger.typed import ConfigError
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the extra sees
     with pytest.raises(ConfigError, match=r"rollout.engine: .*pip install 'swe-dagger\[ray\]'"):
