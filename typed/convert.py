@@ -76,7 +76,7 @@ def coerce(value: Any, tp: Any, where: str, *, unknown: Unknown = "refuse") -> A
         return _sequence(value, tp, where, unknown)
     if origin in (dict, Mapping):
         if isinstance(value, str):
-            value = _yaml(value, where)
+            value = yaml_value(value, where)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         key_tp, val_tp = get_args(tp) or (str, Any)
@@ -110,7 +110,7 @@ def _union(value: Any, tp: Any, where: str, unknown: Unknown) -> Any:
 
 def _sequence(value: Any, tp: Any, where: str, unknown: Unknown) -> list[Any] | tuple[Any, ...]:
     if isinstance(value, str):
-        value = _yaml(value, where) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+        value = yaml_value(value, where) if value.strip().startswith("[") else [v for v in value.split(",") if v]
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{where}: expected a list, got {value!r}")
     item_args = get_args(tp)
@@ -119,7 +119,9 @@ def _sequence(value: Any, tp: Any, where: str, unknown: Unknown) -> list[Any] | 
     return tuple(items) if get_origin(tp) is tuple else items
 
 
-def _yaml(text: str, where: str) -> Any:
+def yaml_value(text: str, where: str) -> Any:
+    """``text`` read as YAML (``3`` -> 3, ``true`` -> True, ``null`` -> None, ``[a, b]`` -> a list); ``ConfigError``
+    naming ``where`` when it is not YAML."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -8,9 +8,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-import yaml
-
-from swe_dagger.typed.convert import ConfigError, coerce, field_names, from_mapping, to_mapping
+from swe_dagger.typed.convert import ConfigError, coerce, field_names, from_mapping, to_mapping, yaml_value
 
 T = TypeVar("T")
 
@@ -33,7 +31,7 @@ def apply_override(data: dict[str, Any], cls: type, override: str) -> None:
     for i, part in enumerate(parts):
         key, tp = _child(node_tp, part, dotted, ".".join(parts[:i]))
         if i == len(parts) - 1:
-            value = coerce(raw if _plain(tp) is str else _yaml_value(raw, dotted), tp, dotted)
+            value = coerce(raw if not raw or _plain(tp) is str else yaml_value(raw, dotted), tp, dotted)
             node[key] = to_mapping(value) if dataclasses.is_dataclass(value) else value
             return
         if not _is_section(tp):
@@ -81,16 +79,6 @@ def _is_section(tp: Any) -> bool:
 
 def _type_name(tp: Any) -> str:
     return tp.__name__ if isinstance(tp, type) else str(tp)
-
-
-def _yaml_value(raw: str, where: str) -> Any:
-    """``raw`` read as YAML (``3`` → 3, ``true`` → True, ``null`` → None, ``[a, b]`` → a list); empty → ``""``."""
-    if not raw:
-        return ""
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: {raw!r} is not a YAML value ({' '.join(str(exc).split())})") from None
 
 
 def load(cls: type[T], base: Mapping[str, Any], overrides: list[str]) -> T:
