@@ -4,6 +4,10 @@ A plain class: :mod:`~swe_dagger.dagger.rollout.ray_engine` turns it into an act
 module imports no Ray). Each env is an :class:`~swe_dagger.dagger.rollout.env_worker.EnvWorker`, exactly the
 local engine's, addressed by a number the host hands out; the actor is threaded, so its envs step concurrently.
 It writes no record: every return value goes back to the driver, which writes them.
+
+A new actor imports the env's modules as it starts (gymnasium, and swebench's package, which alone took 20 s of a
+fresh process at ``nice 15`` on a loaded machine), as the driver's process does once for the local engine: the
+engine waits for its actors to start, so that one-time cost is the actors' start-up, not the first episodes'.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ class EnvHost:
     """Envs by id, built in this process from the driver's env factory."""
 
     def __init__(self) -> None:
+        import swe_dagger.envs.swe_env  # noqa: F401 (see the module docstring)
+
         self._envs: dict[int, EnvWorker] = {}
         self._ids = itertools.count()
         self._lock = threading.Lock()

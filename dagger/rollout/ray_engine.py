@@ -32,6 +32,11 @@ READY_TIMEOUT_S = 600.0
 """How long the first actors may take to start (a busy node imports torch-free code in a fresh worker)."""
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
 """Object store of a cluster started for the run: envs exchange strings, not tensors."""
+ACTOR_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
+"""Ray renices every worker process it starts by its ``worker_niceness`` (+15 by default) so that its own daemons
+stay responsive. An env actor's work is the run's sandboxed commands, not background chores: at +15 it got a
+fraction of the CPU a thread of the driver gets on a busy node (``bench/ray.py``: 19 against the driver's 10, each
+reset and step ~7x slower). 0 keeps the actors at their raylet's niceness (the driver's, for a local cluster)."""
 
 
 def import_ray() -> Any:
@@ -136,7 +141,7 @@ class RayEngine:
         try:
             check_capacity(ray, actors=actors, cpus=cfg.ray_actor_cpus, resources=resources)
             self.pool = ActorPool(ray, actors, {"num_cpus": cfg.ray_actor_cpus, "resources": resources,
-                                                "max_concurrency": 64})
+                                                "max_concurrency": 64, "runtime_env": ACTOR_RUNTIME_ENV})
         except BaseException:
             self._disconnect()
             raise
