@@ -72,6 +72,10 @@ class EnvConfig:
     """Accept tasks that ``swe-dagger tasks validate`` has not marked (their reward may be wrong). The default suite
     is validated when it is prepared; for your own file run ``swe-dagger tasks validate FILE`` and train on
     the ``.validated.jsonl`` file it writes, or set ``env.allow_unvalidated=true`` to train on it as it is."""
+    stable_timings: bool = False
+    """Write a fixed duration into the test-run summary lines the agent sees (``2 passed in 0.29s`` becomes ``2 passed
+    in 0.00s``), so that two runs of one config collect the same observations, labels and weights. Off: the agent
+    sees the real output. Grading is the same either way."""
 
     def __post_init__(self) -> None:
         check_bounds("env", self, at_least_1=("max_turns",), positive=("command_timeout_s",))

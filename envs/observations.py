@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from swe_dagger.envs.actions import FORMAT_INSTRUCTIONS
 from swe_dagger.envs.task import Task
 from swe_dagger.sandbox.protocol import ExecResult
@@ -70,3 +72,25 @@ def command_observation(
     parts.append(f"<output>\n{result.output}</output>" if result.output.endswith("\n") else
                  f"<output>\n{result.output}\n</output>")
     return "\n".join(parts)
+
+
+FIXED_DURATION = "0.00s"
+"""What :func:`fixed_durations` writes in place of every test-run duration."""
+
+_PYTEST_SUMMARY = re.compile(
+    r"^(?P<head>=* ?(?:no tests ran|\d+ \w+(?:, \d+ \w+)*) in )"  # "== 1 failed, 2 passed in " / "no tests ran in "
+    r"\d+(?:\.\d+)?s(?: \(\d+:\d\d:\d\d\))?"  # "0.29s" / "62.10s (0:01:02)"
+    r"(?P<tail> ?=*[ \t]*\r?)$",  # " ==" or nothing
+    re.MULTILINE,
+)
+_UNITTEST_SUMMARY = re.compile(r"^(?P<head>Ran \d+ tests? in )\d+(?:\.\d+)?s(?P<tail>[ \t]*\r?)$", re.MULTILINE)
+
+
+def fixed_durations(text: str) -> str:
+    """``text`` with the wall-clock duration of each test-run summary line set to :data:`FIXED_DURATION`: pytest's
+    ``== 1 failed, 2 passed in 0.29s ==`` / ``no tests ran in 0.01s`` (bars optional, as in ``-q``; a ``(0:01:02)``
+    suffix is dropped) and unittest's ``Ran 3 tests in 0.001s``. Only whole lines of those shapes change, so source
+    text that mentions a duration is left as it is. The env applies it when ``stable_timings`` is on, so that two
+    runs of the same commands see the same observations (see the README's "Reproducible runs")."""
+    text = _PYTEST_SUMMARY.sub(rf"\g<head>{FIXED_DURATION}\g<tail>", text)
+    return _UNITTEST_SUMMARY.sub(rf"\g<head>{FIXED_DURATION}\g<tail>", text)

@@ -9,6 +9,8 @@ are left out, and ``info["tampered"]`` lists the ones it touched. Running out of
 failing commands are observations; a grading crash is ``info["error"]`` (reward 0.0, ``resolution`` None), never a
 silent zero. A command that grows the workspace past ``Limits.disk_bytes`` truncates the episode
 (``info["disk_exceeded"]``; the sandbox has reset the workspace, and the observation says so).
+``stable_timings=True`` writes a fixed duration into the test-run summary lines of observations (``2 passed in
+0.00s``), so that reruns of the same commands see the same text; grading never reads observations.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import gymnasium
 from swe_dagger.envs.actions import FormatError, is_submission, parse_action
 from swe_dagger.envs.evaluation import Evaluation, evaluate_fresh
 from swe_dagger.envs.loading import load_tasks
-from swe_dagger.envs.observations import TASK_PROMPT_STYLES, command_observation, task_prompt
+from swe_dagger.envs.observations import TASK_PROMPT_STYLES, command_observation, fixed_durations, task_prompt
 from swe_dagger.envs.spaces import UnicodeText
 from swe_dagger.envs.task import Task
 from swe_dagger.sandbox.protocol import Limits, Sandbox, SandboxError, WorkspaceSource
@@ -71,10 +73,12 @@ class SWEEnv(gymnasium.Env[str, str]):
         limits: Limits | None = None,
         test_timeout_s: float = 900.0,
         task_prompt: Literal["full", "issue"] | str = "full",
+        stable_timings: bool = False,
     ) -> None:
         if task_prompt not in TASK_PROMPT_STYLES:
             raise ValueError(f"task_prompt must be one of {', '.join(TASK_PROMPT_STYLES)}, got {task_prompt!r}")
         self.task_prompt = task_prompt
+        self.stable_timings = stable_timings
         self.tasks = _as_tasks(tasks)
         if not self.tasks:
             raise ValueError("tasks: no tasks given")
@@ -152,6 +156,8 @@ class SWEEnv(gymnasium.Env[str, str]):
             observation = command_observation(
                 result, self.limits.timeout_s, self.limits.output_bytes, disk_bytes=self.limits.disk_bytes
             )
+            if self.stable_timings:  # the agent's view only: submission and grading read the command's own output
+                observation = fixed_durations(observation)
             if is_submission(result.output) and not result.disk_exceeded:
                 reward, terminated = self._submit(self._sandbox, self._task, info), True
         # the disk limit ends the episode like the turn limit: the sandbox already reset the workspace

@@ -122,9 +122,10 @@ def env_task_prompt(prompt_style: str) -> str:
 
 
 def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_timeout_s: float,
-                 allow_unvalidated: bool, prompt_style: str = "default") -> Callable[[], Any]:
+                 allow_unvalidated: bool, prompt_style: str = "default",
+                 stable_timings: bool = False) -> Callable[[], Any]:
     """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks`` (reset observation for the agent's
-    ``prompt_style``)."""
+    ``prompt_style``; ``stable_timings``: fixed test durations in observations)."""
 
     def make() -> Any:
         import gymnasium
@@ -139,6 +140,7 @@ def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_tim
             command_timeout_s=command_timeout_s,
             allow_unvalidated=allow_unvalidated,
             task_prompt=env_task_prompt(prompt_style),
+            stable_timings=stable_timings,
             disable_env_checker=True,
         )
 

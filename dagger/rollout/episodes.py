@@ -93,7 +93,7 @@ def env_factory(ctx: RunContext, tasks: list[Task]) -> Callable[[], Any]:
     cfg = ctx.cfg
     return make_swe_env(tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
                         command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated,
-                        prompt_style=cfg.student.prompt)
+                        prompt_style=cfg.student.prompt, stable_timings=cfg.env.stable_timings)
 
 
 def worker_factory(ctx: RunContext) -> MakeWorker:
