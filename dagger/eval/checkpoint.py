@@ -30,6 +30,8 @@ class EvalSettings:
     max_new_tokens: int = 160
     max_prompt_tokens: int = 512
     command_timeout_s: float = 30.0
+    stable_timings: bool = False
+    """Fixed test durations in observations (the run's ``env.stable_timings``)."""
     max_tasks: int | None = None
     kinds: tuple[str, ...] | None = None
     """Only synthesized tasks of these mutation kinds, before ``max_tasks`` (a run's ``tasks.kinds``)."""
@@ -58,7 +60,7 @@ def settings_for(checkpoint: Path, *, held_out: bool) -> EvalSettings:
     s = EvalSettings(sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns, num_envs=cfg.dagger.num_envs,
                      max_new_tokens=cfg.student.max_new_tokens, max_prompt_tokens=cfg.student.max_prompt_tokens,
                      command_timeout_s=cfg.env.command_timeout_s, seed=cfg.seed, prompt=cfg.student.prompt,
-                     rollout_dtype=cfg.student.rollout_dtype)
+                     rollout_dtype=cfg.student.rollout_dtype, stable_timings=cfg.env.stable_timings)
     if in_run and held_out:
         s = dataclasses.replace(s, max_tasks=cfg.tasks.max_test, kinds=cfg.tasks.kinds, episodes=cfg.eval.episodes,
                                 iteration=int(iteration) if iteration.isdigit() else 0)
@@ -102,7 +104,7 @@ def _run(checkpoint: Path, tasks: list[Task], tasks_source: str, out_dir: Path, 
     from swe_dagger.agents.backends.hf import HFPolicy
 
     make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
-                            allow_unvalidated=True, prompt_style=s.prompt)
+                            allow_unvalidated=True, prompt_style=s.prompt, stable_timings=s.stable_timings)
     request = CollectRequest(kind="eval", iteration=s.iteration, beta=0.0, tasks=tasks, student=checkpoint,
                              label=False, episodes=len(tasks) if s.episodes is None else s.episodes, greedy=True)
     specs = [episode_spec(request, s.seed, e) for e in range(request.episodes)]  # the run's own eval episodes

@@ -38,8 +38,10 @@ class ScriptedStudent:
 
 
 def collect(tasks: list[Task], policy, specs: list[EpisodeSpec], *, num_envs: int = 2, max_turns: int = 5,
-            mixing="per_turn", done: frozenset[int] = frozenset(), count_tokens=None) -> list[Trajectory]:
-    make = make_swe_env(tasks, sandbox="local", max_turns=max_turns, command_timeout_s=30, allow_unvalidated=True)
+            mixing="per_turn", done: frozenset[int] = frozenset(), count_tokens=None,
+            stable_timings: bool = False) -> list[Trajectory]:
+    make = make_swe_env(tasks, sandbox="local", max_turns=max_turns, command_timeout_s=30, allow_unvalidated=True,
+                        stable_timings=stable_timings)
     out: list[Trajectory] = []
     with closing(make_teacher(TeacherConfig())) as teacher, \
             Collector(make, num_envs, Agent(AgentConfig(max_prompt_tokens=1024)), policy, teacher,
@@ -63,6 +65,14 @@ def test_teacher_only_episodes_resolve_and_label_themselves(shape_tasks: list[Ta
         assert all(turn.author == "teacher" and turn.teacher_label == turn.action for turn in t.turns)
         assert t.teacher_calls == len(t.turns)  # one label per state, no second call for the action
         assert t.patch is not None and t.patch.startswith("diff --git") and t.failed_tests == ()  # for the viewer
+
+
+def test_reruns_with_stable_timings_collect_equal_records(shape_tasks: list[Task]) -> None:
+    specs = specs_for(shape_tasks[:1], beta=1.0)
+    first, again = (collect(shape_tasks[:1], ScriptedStudent(SUBMIT), specs, num_envs=1, stable_timings=True)
+                    for _ in range(2))
+    assert any("passed in 0.00s" in turn.observation for turn in first[0].turns)  # the teacher ran the tests
+    assert first == again and first[0].reward == 1.0  # every field but the wall-clock timings
 
 
 def test_student_states_are_labeled_and_batched(shape_tasks: list[Task]) -> None:

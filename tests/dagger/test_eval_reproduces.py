@@ -67,7 +67,9 @@ def test_eval_settings_of_a_run_with_task_kinds_filter_its_held_out_tasks_the_sa
 
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints" / "iter_002").mkdir(parents=True)
-    save_resolved(load_config(None, ["tasks.kinds=[swap_args, compare_op]", "eval.episodes=5"]), run_dir)
+    save_resolved(load_config(None, ["tasks.kinds=[swap_args, compare_op]", "eval.episodes=5",
+                                           "env.stable_timings=true"]), run_dir)
     held_out = settings_for(run_dir / "checkpoints" / "iter_002", held_out=True)
     assert (held_out.kinds, held_out.episodes, held_out.iteration) == (("swap_args", "compare_op"), 5, 2)
+    assert held_out.stable_timings and not settings_for(tmp_path / "elsewhere" / "ckpt", held_out=True).stable_timings
     assert settings_for(run_dir / "checkpoints" / "iter_002", held_out=False).kinds is None
