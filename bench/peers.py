@@ -1,7 +1,7 @@
 """Command latency side by side with a peer: mini-swe-agent's environments vs ours, the same commands, one run.
 
     pip install --no-deps --target /tmp/msa mini-swe-agent     # its environments need only pydantic, rich, dotenv
-    PYTHONPATH=/tmp/msa python bench/peers.py [--repeats 20] [--mb 50] [--no-docker]
+    PYTHONPATH=/tmp/msa python bench/peers.py [--repeats 20] [--mb 50] [--no-docker] [--seed 0]
 
 Commands: ``echo hi``, ``python3 -c pass``, ``git status`` in a ~50 MB git repository, ``python3 -m pytest -q`` on
 one test file. Rows:
@@ -14,7 +14,9 @@ one test file. Rows:
   repo copied to /testbed);
 - ``ours docker``: ``SWEEnv(sandbox="docker").step`` with the same image.
 
-Medians in ms over ``--repeats`` calls after one warm-up; ratios ours / mini per backend.
+Medians in ms over ``--repeats`` calls after one warm-up; ratios ours / mini per backend. The calls are
+interleaved: ``--repeats`` rounds, each running every command once through every backend in a random order
+(``--seed``), so load that drifts during the run (other jobs on a shared machine) does not bias the ratios.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import random
+import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from swe_dagger.envs.swe_env import SWEEnv
@@ -44,8 +50,6 @@ def _bench_module(name: str) -> object:
 
 
 _SANDBOX_BENCH = _bench_module("sandbox")
-median_ms: Callable[[Callable[[], object], int], float] = _SANDBOX_BENCH.median_ms  # type: ignore[attr-defined]
-"""Warm-up run, then the median of ``repeats`` timed runs, in ms (bench/sandbox.py's)."""
 
 
 def make_task(root: Path, megabytes: int) -> Task:
@@ -64,41 +68,58 @@ def make_task(root: Path, megabytes: int) -> Task:
                 patch="", repo_path=repo, venv=venv_dir)
 
 
-def ours(task: Task, backend: str, repeats: int) -> dict[str, float]:
+Runner = Callable[[str], object]
+"""Runs one command through one backend (raising if it did not run or exited non-zero where that is checked)."""
+
+
+def ours(stack: ExitStack, task: Task, backend: str, repeats: int) -> Runner:
+    """``SWEEnv(sandbox=backend).step``, every command checked once to exit 0 first."""
     image_task = Task(**{**task.__dict__, "image": IMAGE, "venv": None}) if backend == "docker" else task
     turns = (repeats + 2) * len(COMMANDS) + 1  # per command: a checked step, a warm-up, the timed ones
-    with SWEEnv([image_task], sandbox=backend, allow_unvalidated=True, max_turns=turns) as env:
-        env.reset()
-        out = {}
-        for cmd in COMMANDS:
-            obs = env.step(f"```bash\n{cmd}\n```")[0]
-            if "<returncode>0</returncode>" not in obs:
-                raise RuntimeError(f"ours {backend}: {cmd!r} failed: {obs[:500]}")
-            out[cmd] = median_ms(lambda c=cmd: env.step(f"```bash\n{c}\n```"), repeats)
-    return out
+    env = stack.enter_context(SWEEnv([image_task], sandbox=backend, allow_unvalidated=True, max_turns=turns))
+    env.reset()
+    for cmd in COMMANDS:
+        obs = env.step(f"```bash\n{cmd}\n```")[0]
+        if "<returncode>0</returncode>" not in obs:
+            raise RuntimeError(f"ours {backend}: {cmd!r} failed: {obs[:500]}")
+    return lambda cmd: env.step(f"```bash\n{cmd}\n```")
 
 
-def mini_local(task: Task, repeats: int) -> dict[str, float]:
+def mini_local(task: Task) -> Runner:
     from minisweagent.environments.local import LocalEnvironment
 
     assert task.repo_path is not None and task.venv is not None
     path = f"{task.venv / 'bin'}:{os.environ['PATH']}"
     env = LocalEnvironment(cwd=str(task.repo_path), env={"PATH": path, "VIRTUAL_ENV": str(task.venv)})
-    return {cmd: median_ms(lambda c=cmd: _ok(env.execute({"command": c}), "mini local", c), repeats)
-            for cmd in COMMANDS}
+    return lambda cmd: _ok(env.execute({"command": cmd}), "mini local", cmd)
 
 
-def mini_docker(task: Task, repeats: int) -> dict[str, float]:
+def mini_docker(stack: ExitStack, task: Task) -> Runner:
     from minisweagent.environments.docker import DockerEnvironment
 
     assert task.repo_path is not None
     env = DockerEnvironment(image=IMAGE, cwd="/testbed")
-    try:
-        subprocess.run(["docker", "cp", f"{task.repo_path}/.", f"{env.container_id}:/testbed"], check=True)
-        return {cmd: median_ms(lambda c=cmd: _ok(env.execute({"command": c}), "mini docker", c), repeats)
-                for cmd in COMMANDS}
-    finally:
-        env.cleanup()
+    stack.callback(env.cleanup)
+    subprocess.run(["docker", "cp", f"{task.repo_path}/.", f"{env.container_id}:/testbed"], check=True)
+    return lambda cmd: _ok(env.execute({"command": cmd}), "mini docker", cmd)
+
+
+def interleaved_medians(runners: dict[str, Runner], repeats: int, seed: int) -> dict[str, dict[str, float]]:
+    """Median ms per runner and command. One warm-up call each, then ``repeats`` rounds; in each round every
+    command runs once through every runner, the runners in a fresh random order (``seed``), so load that drifts
+    over the run (other jobs on a shared machine) falls on all runners alike instead of on whichever ran last."""
+    rng = random.Random(seed)
+    samples: dict[str, dict[str, list[float]]] = {name: {cmd: [] for cmd in COMMANDS} for name in runners}
+    for cmd in COMMANDS:
+        for run in runners.values():
+            run(cmd)
+    for _ in range(repeats):
+        for cmd in COMMANDS:
+            for name in rng.sample(list(runners), len(runners)):
+                start = time.perf_counter()
+                runners[name](cmd)
+                samples[name][cmd].append((time.perf_counter() - start) * 1000)
+    return {name: {cmd: statistics.median(t) for cmd, t in by_cmd.items()} for name, by_cmd in samples.items()}
 
 
 def _ok(result: dict[str, object], who: str, cmd: str) -> dict[str, object]:
@@ -112,16 +133,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--mb", type=int, default=50)
     parser.add_argument("--no-docker", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-round order of the backends")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("MSWEA_GLOBAL_CONFIG_DIR", tmp)  # its import would make ~/.config/mini-swe-agent
         os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
         task = make_task(Path(tmp), args.mb)
-        rows = {"mini local": mini_local(task, args.repeats), "ours local": ours(task, "local", args.repeats)}
-        if not args.no_docker:
-            rows["mini docker"] = mini_docker(task, args.repeats)
-            rows["ours docker"] = ours(task, "docker", args.repeats)
-    print(f"median ms over {args.repeats} calls ({args.mb} MB repo)")
+        with ExitStack() as stack:
+            runners = {"mini local": mini_local(task), "ours local": ours(stack, task, "local", args.repeats)}
+            if not args.no_docker:
+                runners["mini docker"] = mini_docker(stack, task)
+                runners["ours docker"] = ours(stack, task, "docker", args.repeats)
+            rows = interleaved_medians(runners, args.repeats, args.seed)
+    print(f"median ms over {args.repeats} calls ({args.mb} MB repo), interleaved in random order (seed {args.seed})")
     print(f"{'command':<40}" + "".join(f"{name:>13}" for name in rows) + f"{'local ours/mini':>17}"
           + ("" if args.no_docker else f"{'docker ours/mini':>18}"))
     for cmd in COMMANDS:

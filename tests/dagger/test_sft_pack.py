@@ -171,6 +171,24 @@ def test_states_that_share_nothing_are_not_packed(qwen: tuple[Path, Any]) -> Non
     assert all(len(s.input_ids) <= 600 for s in tight if s.states > 1) and len(tight) > 2
 
 
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_sequences_without_branches_train_causally_and_match_per_state(qwen: tuple[Path, Any], attn: str) -> None:
+    """Right-padded sequences without branches get no 4D mask (the model's causal one); same loss and grads."""
+    tok = qwen[1]
+    examples, _ = examples_of(tok, None)
+    examples = examples[::3][:4]
+    singles = pack_examples(examples, list(range(len(examples))), 4096)  # one state per sequence, no branches
+    assert len({len(s.input_ids) for s in singles}) > 1  # right padding is exercised
+    inputs, _, _ = collate_packed(singles, tok.pad_token_id)
+    assert set(inputs) == {"input_ids"}
+    for name, make in models(qwen):
+        model = prepared(make, attn, lora=False)
+        loss_s, grads_s = loss_and_grads(model, examples, tok.pad_token_id, bf16=False)
+        loss_p, grads_p = loss_and_grads(model, singles, tok.pad_token_id, bf16=False)
+        diff = max(float((grads_s[n] - grads_p[n]).abs().max()) for n in grads_s)
+        assert abs(loss_s - loss_p) < 1e-5 and diff < 1e-5, (name, loss_s, loss_p, diff)
+
+
 def test_micro_batches_hold_at_most_batch_size_states(qwen: tuple[Path, Any]) -> None:
     examples, keys = examples_of(qwen[1], 200)
     packed = pack_examples(examples, keys, 4096)
