@@ -19,6 +19,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ READY_TIMEOUT_S = 600.0
 """How long the first actors may take to start (a busy node imports torch-free code in a fresh worker)."""
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
 """Object store of a cluster started for the run: envs exchange strings, not tensors."""
+CONNECT_ATTEMPTS = 3
+CONNECT_DELAY_S = 2.0
+"""Connecting to a named ``rollout.ray_address`` is tried this often, waiting 2 s, then 4 s, between tries."""
 ACTOR_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
 """Ray renices every worker process it starts by its ``worker_niceness`` (+15 by default) so that its own daemons
 stay responsive. An env actor's work is the run's sandboxed commands, not background chores: at +15 it got a
@@ -184,17 +188,36 @@ def connect(ray: Any, address: str, *, actors: int, cpus: float, resources: dict
     if ray.is_initialized():
         return False
     quiet = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
-    if address != "local":
+    if address == "auto":
         try:
             ray.init(address=address, **quiet)
             return True
-        except ConnectionError as exc:
-            if address != "auto":
-                raise RuntimeError(f"rollout.ray_address={address}: no Ray cluster there: {exc}") from None
+        except ConnectionError:
+            pass
+    elif address != "local":
+        init_with_retries(ray, address, quiet)
+        return True
     ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(actors * cpus)),
              resources={name: amount * actors for name, amount in resources.items()},
              object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False, **quiet)
     return True
+
+
+def init_with_retries(ray: Any, address: str, options: dict[str, Any]) -> None:
+    """``ray.init(address=...)``, tried ``CONNECT_ATTEMPTS`` times (a loaded head can miss one connect deadline); the
+    final error names the address and the last failure."""
+    attempts = CONNECT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except (ConnectionError, TimeoutError) as exc:
+            if ray.is_initialized():
+                ray.shutdown()
+            if attempt == attempts:
+                raise RuntimeError(f"rollout.ray_address={address}: no Ray cluster answered after {attempts} "
+                                   f"attempts: {type(exc).__name__}: {exc}") from None
+            time.sleep(CONNECT_DELAY_S * attempt)
 
 
 def check_capacity(ray: Any, *, actors: int, cpus: float, resources: dict[str, float]) -> None:
