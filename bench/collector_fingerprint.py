@@ -28,6 +28,7 @@ from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
@@ -64,7 +65,7 @@ class Scripted:
 def collect(tasks: list[Task], policy: Policy, mixing: MixingMode, beta: float, relabel: Relabel,
             calls_left: int | None, *, count_tokens: Callable[[str], int] | None = None,
             episodes: int = 4) -> list[Trajectory]:
-    make = make_swe_env(tasks, sandbox="local", max_turns=4, command_timeout_s=120, allow_unvalidated=True)
+    make = make_swe_env(tasks, EnvConfig(max_turns=4, command_timeout_s=120, allow_unvalidated=True))
     out: list[Trajectory] = []
     with closing(make_teacher(TeacherConfig())) as teacher, Collector(
             make, 2, Agent(AgentConfig(max_prompt_tokens=600)), policy, teacher,

@@ -16,6 +16,7 @@ from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import SamplingParams
 from swe_dagger.agents.tiny_student import build_tiny_student
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
 from swe_dagger.envs.loading import load_tasks
@@ -23,7 +24,7 @@ from swe_dagger.teachers.factory import TeacherConfig, make_teacher
 
 
 def run(tasks: list, policy: HFPolicy, envs: int, episodes: int, beta: float, max_turns: int) -> float:
-    make = make_swe_env(tasks, sandbox="local", max_turns=max_turns, command_timeout_s=30, allow_unvalidated=True)
+    make = make_swe_env(tasks, EnvConfig(max_turns=max_turns, allow_unvalidated=True))
     specs = [EpisodeSpec(0, e, tasks[e % len(tasks)].instance_id, beta, seed=e) for e in range(episodes)]
     start = time.perf_counter()
     with closing(make_teacher(TeacherConfig())) as teacher, Collector(

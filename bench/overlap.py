@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from swe_dagger.agents.tiny_student import build_tiny_student
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.rollout.env_worker import EnvWorker, make_swe_env
 from swe_dagger.dagger.rollout.prefetch import Key, Prefetch, close_ready
 from swe_dagger.dagger.sft.checkpoints import load_student
@@ -80,8 +81,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tasks = load_tasks(SUITE / "test.jsonl")
     keys = [(tasks[e % len(tasks)].instance_id, 1000 + e) for e in range(args.episodes)]
-    make_env = make_swe_env(tasks, sandbox="local", max_turns=6, command_timeout_s=30, allow_unvalidated=False,
-                            prompt_style="compact")
+    make_env = make_swe_env(tasks, EnvConfig(max_turns=6), prompt_style="compact")
     with tempfile.TemporaryDirectory() as tmp:
         model, _ = load_student(build_tiny_student(Path(tmp) / "student", params="1.5M", seed=0), trainable=True)
     names = ("train", "train_cpu", "resets", "train_bg", "train_bg_cpu", "wait", "serial", "overlap")

@@ -32,6 +32,7 @@ from typing import Any
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.config import RolloutConfig
@@ -145,8 +146,7 @@ def main() -> None:
     ap.add_argument("--address", default="local", help="rollout.ray_address (default: a local cluster)")
     args = ap.parse_args()
     tasks = load_tasks(SUITE / "test.jsonl")
-    make_env = make_swe_env(tasks, sandbox="local", max_turns=args.turns, command_timeout_s=30,
-                            allow_unvalidated=False, prompt_style="compact")
+    make_env = make_swe_env(tasks, EnvConfig(max_turns=args.turns), prompt_style="compact")
     specs = [EpisodeSpec(0, e, tasks[e % len(tasks)].instance_id, 0.0, seed=1000 + e, label=False)
              for e in range(args.episodes)]
     started = time.perf_counter()

@@ -97,12 +97,13 @@ def eval_command(
     out_dir = out or checkpoint.parent / f"eval-{checkpoint.name}"
     try:
         settings = settings_for(checkpoint, held_out=tasks is None)
+        env = dataclasses.replace(settings.env, max_turns=max_turns or settings.env.max_turns,
+                                  sandbox=sandbox or settings.env.sandbox)
         settings = dataclasses.replace(
-            settings, progress=progress, max_turns=max_turns or settings.max_turns,
-            num_envs=num_envs or settings.num_envs, sandbox=sandbox or settings.sandbox,
+            settings, progress=progress, env=env, num_envs=num_envs or settings.num_envs,
             prompt=prompt or settings.prompt, max_tasks=max_tasks or settings.max_tasks,
         )
-        check_sandbox(settings.sandbox, "--sandbox")
+        check_sandbox(env.sandbox, "--sandbox")
         if tasks is None:
             from swe_dagger.dagger.run.provenance import held_out_tasks_of
 

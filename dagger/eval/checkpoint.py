@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from swe_dagger.agents.protocol import SamplingParams
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
@@ -24,14 +25,12 @@ from swe_dagger.envs.task import Task
 class EvalSettings:
     """How a checkpoint is evaluated; :func:`settings_for` takes every value from the run that saved it."""
 
-    sandbox: str = "local"
-    max_turns: int = 6
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    """The run's ``env`` section (sandbox, turns, command limit, stable timings, ...); its tasks are taken as given
+    (``allow_unvalidated``)."""
     num_envs: int = 4
     max_new_tokens: int = 160
     max_prompt_tokens: int = 512
-    command_timeout_s: float = 30.0
-    stable_timings: bool = False
-    """Fixed test durations in observations (the run's ``env.stable_timings``)."""
     max_tasks: int | None = None
     kinds: tuple[str, ...] | None = None
     """Only synthesized tasks of these mutation kinds, before ``max_tasks`` (a run's ``tasks.kinds``)."""
@@ -57,10 +56,9 @@ def settings_for(checkpoint: Path, *, held_out: bool) -> EvalSettings:
     in_run = checkpoint.parent.name == "checkpoints" and (run_dir / "config.yaml").is_file()
     cfg = load_resolved(run_dir) if in_run else load_config()
     iteration = checkpoint.name.removeprefix("iter_")
-    s = EvalSettings(sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns, num_envs=cfg.dagger.num_envs,
-                     max_new_tokens=cfg.student.max_new_tokens, max_prompt_tokens=cfg.student.max_prompt_tokens,
-                     command_timeout_s=cfg.env.command_timeout_s, seed=cfg.seed, prompt=cfg.student.prompt,
-                     rollout_dtype=cfg.student.rollout_dtype, stable_timings=cfg.env.stable_timings)
+    s = EvalSettings(env=cfg.env, num_envs=cfg.dagger.num_envs, max_new_tokens=cfg.student.max_new_tokens,
+                     max_prompt_tokens=cfg.student.max_prompt_tokens, seed=cfg.seed, prompt=cfg.student.prompt,
+                     rollout_dtype=cfg.student.rollout_dtype)
     if in_run and held_out:
         s = dataclasses.replace(s, max_tasks=cfg.tasks.max_test, kinds=cfg.tasks.kinds, episodes=cfg.eval.episodes,
                                 iteration=int(iteration) if iteration.isdigit() else 0)
@@ -103,8 +101,7 @@ def _run(checkpoint: Path, tasks: list[Task], tasks_source: str, out_dir: Path, 
     from swe_dagger.agents.agent import Agent, AgentConfig
     from swe_dagger.agents.backends.hf import HFPolicy
 
-    make_env = make_swe_env(tasks, sandbox=s.sandbox, max_turns=s.max_turns, command_timeout_s=s.command_timeout_s,
-                            allow_unvalidated=True, prompt_style=s.prompt, stable_timings=s.stable_timings)
+    make_env = make_swe_env(tasks, dataclasses.replace(s.env, allow_unvalidated=True), prompt_style=s.prompt)
     request = CollectRequest(kind="eval", iteration=s.iteration, beta=0.0, tasks=tasks, student=checkpoint,
                              label=False, episodes=len(tasks) if s.episodes is None else s.episodes, greedy=True)
     specs = [episode_spec(request, s.seed, e) for e in range(request.episodes)]  # the run's own eval episodes
@@ -113,7 +110,7 @@ def _run(checkpoint: Path, tasks: list[Task], tasks_source: str, out_dir: Path, 
     with Display(s.progress) as display, HFPolicy(model, tokenizer, model_version=checkpoint.name) as policy, \
             Collector(make_env, min(s.num_envs, len(specs)), agent,
                       policy, None, sampling=SamplingParams(max_new_tokens=s.max_new_tokens), mixing="per_turn",
-                      max_turns=s.max_turns, count_tokens=policy.count_tokens,
+                      max_turns=s.env.max_turns, count_tokens=policy.count_tokens,
                       model_version=checkpoint.name) as collector:
         display.start(f"eval {checkpoint.name}", total=len(specs))
 

@@ -1,4 +1,5 @@
-"""``swe-dagger compare RUN_DIR...``: a table (and a PNG) of held-out metrics per mode and iteration, with CIs."""
+"""``swe-dagger compare RUN_DIR...``: a table (and, with ``--out``, a PNG) of held-out metrics per mode and
+iteration, with CIs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _TITLES = {"resolve_rate": "held-out resolve rate (student alone)", "agreement":
 
 def compare_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (of `swe-dagger train`), any modes/seeds.")],
-    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default: compare.png here).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also plot them into this PNG (none without it).")] = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap RNG seed.")] = 0,
 ) -> None:
@@ -41,8 +42,8 @@ def compare_command(
             console.print(f"note: {run.run_dir}: iteration(s) {list(run.unfinished)} not finished, left out")
     table = compare(runs, resamples=resamples, seed=seed)
     console.print(rich_table(table))
-    png = plot_compare(table, out or Path("compare.png"))
-    console.print(f"wrote {png}")
+    if out is not None:
+        console.print(f"wrote {plot_compare(table, out)}")
 
 
 def _cell(e: Estimate) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, Policy, SamplingParams
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.eval.swebench_report import (
     InstanceOutcome,
     instance_outcome,
@@ -42,7 +43,7 @@ from swe_dagger.dagger.eval.swebench_report import (
 from swe_dagger.dagger.eval.swebench_report import write_results as write_results_file
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
-from swe_dagger.dagger.rollout.env_worker import AutoSubmitWorker, env_task_prompt
+from swe_dagger.dagger.rollout.env_worker import AutoSubmitWorker, make_swe_env
 from swe_dagger.dagger.rollout.serialize import trajectory_to_json
 from swe_dagger.dagger.schedule import derive_seed
 from swe_dagger.durable.files import atomic_write_json, read_json
@@ -51,17 +52,19 @@ from swe_dagger.envs.swebench.local_mode import LocalModeConfig
 from swe_dagger.envs.task import Task
 from swe_dagger.teachers.protocol import Teacher, TeacherState
 
+SWEBENCH_ENV = EnvConfig(sandbox="docker", max_turns=50, command_timeout_s=120.0, allow_unvalidated=True)
+"""The env settings of ``swe-dagger swebench-eval`` unless told otherwise."""
+
 
 @dataclass(frozen=True)
 class SwebenchEvalConfig:
     """How to run the evaluation."""
 
-    mode: Literal["docker", "local"] = "docker"
-    """``docker``: official per-instance images; ``local``: per-instance venvs in the bubblewrap sandbox."""
+    env: EnvConfig = SWEBENCH_ENV
+    """Each episode's env, as a run's ``env`` section: ``sandbox`` is the mode, ``docker`` (official per-instance
+    images) or ``local`` (per-instance venvs in the bubblewrap sandbox); turns, command limit, ``stable_timings``."""
     workers: int = 4
     """Instances run at once (threads; each holds one sandbox)."""
-    max_turns: int = 50
-    command_timeout_s: float = 120.0
     test_timeout_s: float = 1800.0
     """Limit on grading one patch (the instance's eval script)."""
     namespace: str = "swebench"
@@ -74,6 +77,15 @@ class SwebenchEvalConfig:
     progress: bool = True
     prompt: Literal["default", "compact"] = "default"
     """Prompt style of the agent (``compact``: for a student trained with ``student.prompt: compact``)."""
+
+    def __post_init__(self) -> None:
+        if self.env.sandbox not in ("docker", "local"):
+            raise ValueError(f"env.sandbox (the mode) must be docker or local, got {self.env.sandbox!r}")
+
+    @property
+    def mode(self) -> str:
+        """``docker`` or ``local``: the sandbox, and how an instance is prepared (:func:`prepare_task`)."""
+        return self.env.sandbox
 
 
 class Actor(Protocol):
@@ -148,20 +160,19 @@ def prepare_task(task: Task, cfg: SwebenchEvalConfig) -> Task:
     return local_task(task, cfg.local)
 
 
+def instance_env(ready: Task, cfg: SwebenchEvalConfig) -> Callable[[], Any]:
+    """The env factory of an instance's episode (``ready``: after :func:`prepare_task`): ``cfg.env`` over that task."""
+    return make_swe_env([ready], cfg.env, prompt_style=cfg.prompt, test_timeout_s=cfg.test_timeout_s)
+
+
 def _episode(ready: Task, index: int, actor: Actor, agent: Agent, cfg: SwebenchEvalConfig) -> Trajectory:
     """Episode ``index`` of the evaluation, on the rollout loop with one env of its own (the instance's sandbox)."""
-    from swe_dagger.envs.swe_env import SWEEnv
-
-    def make_env() -> SWEEnv:
-        return SWEEnv([ready], sandbox=cfg.mode, max_turns=cfg.max_turns, command_timeout_s=cfg.command_timeout_s,
-                      allow_unvalidated=True, test_timeout_s=cfg.test_timeout_s,
-                      task_prompt=env_task_prompt(cfg.prompt))
-
+    make_env = instance_env(ready, cfg)
     seed = derive_seed("swebench", ready.instance_id) % 2**31
     spec = EpisodeSpec(0, index, ready.instance_id, actor.beta, seed, label=False)
     done: list[Trajectory] = []
     with Collector(make_env, 1, agent, actor.policy, actor.teacher, sampling=actor.sampling, mixing="per_turn",
-                   max_turns=cfg.max_turns, make_worker=AutoSubmitWorker) as collector:
+                   max_turns=cfg.env.max_turns, make_worker=AutoSubmitWorker) as collector:
         collector.run([spec], done.append)
     return done[0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,9 @@ def swebench_eval_command(
     model: Annotated[str, typer.Option("--model", help="Student model dir or served model id.")] = "",
     base_url: Annotated[str, typer.Option("--base-url", help="openai: API root, e.g. http://host:8000/v1.")] = "",
     max_turns: Annotated[int, typer.Option("--max-turns")] = 50,
+    stable_timings: Annotated[bool, typer.Option(
+        "--stable-timings/--no-stable-timings", help="Test-run durations in observations read 0.00s, so reruns see "
+        "identical observations (a run's env.stable_timings; grading is the same).")] = False,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 1024,
     model_name: Annotated[str | None, typer.Option("--model-name", help="model_name_or_path in preds.jsonl.")] = None,
     namespace: Annotated[str, typer.Option("--namespace", help="Image namespace on Docker Hub.")] = "swebench",
@@ -56,7 +60,8 @@ def swebench_eval_command(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help=PROGRESS_HELP)] = True,
 ) -> None:
     """Run one episode per instance; write trajectories/, preds.jsonl, results.json (+ harness.json)."""
-    from swe_dagger.dagger.eval.swebench import SwebenchEvalConfig, evaluate_swebench
+    from swe_dagger.dagger.config import ConfigError
+    from swe_dagger.dagger.eval.swebench import SWEBENCH_ENV, SwebenchEvalConfig, evaluate_swebench
     from swe_dagger.dagger.eval.swebench_report import problem_lines
     from swe_dagger.dagger.run.dir_lock import DirLock, DirLockedError
     from swe_dagger.dagger.run_cli import fail
@@ -66,6 +71,10 @@ def swebench_eval_command(
     from swe_dagger.envs.swebench.specs import SpecError, load_repo_specs
 
     ids = [i for item in instances or [] for i in item.split(",") if i.strip()]
+    try:
+        env = dataclasses.replace(SWEBENCH_ENV, sandbox=mode, max_turns=max_turns, stable_timings=stable_timings)
+    except ConfigError as exc:  # e.g. env.max_turns must be >= 1
+        raise typer.BadParameter(str(exc)) from None
     try:
         if repo_specs is not None:
             load_repo_specs(repo_specs)
@@ -79,7 +88,7 @@ def swebench_eval_command(
     with lock:  # held until the evaluation (and --harness) ends
         actor, closer, name = _actor(teacher, backend, model, base_url, max_turns, max_new_tokens)
         cfg = SwebenchEvalConfig(
-            mode=mode, workers=workers, max_turns=max_turns, namespace=namespace,
+            env=env, workers=workers, namespace=namespace,
             pull=not no_pull, model_name=model_name or name, progress=progress,
             prompt=prompt,
             local=LocalModeConfig(cache_dir=cache_dir or default_cache(), repo_url=repo_url, repo_mirror=repo_mirror),

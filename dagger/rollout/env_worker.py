@@ -11,9 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from swe_dagger.envs.task import Task
+
+if TYPE_CHECKING:
+    from swe_dagger.dagger.config import EnvConfig
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,12 @@ def env_task_prompt(prompt_style: str) -> str:
     return "issue" if prompt_style == "compact" else "full"
 
 
-def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_timeout_s: float,
-                 allow_unvalidated: bool, prompt_style: str = "default",
-                 stable_timings: bool = False) -> Callable[[], Any]:
-    """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks`` (reset observation for the agent's
-    ``prompt_style``; ``stable_timings``: fixed test durations in observations)."""
+def make_swe_env(tasks: list[Task], env: EnvConfig, *, prompt_style: str = "default",
+                 test_timeout_s: float | None = None) -> Callable[[], Any]:
+    """A factory for ``gymnasium.make("swe_dagger/SWE-v0", ...)`` over ``tasks`` with every setting of ``env`` (the
+    one place an ``env.*`` option reaches the env) and the reset observation for the agent's ``prompt_style``;
+    ``test_timeout_s``: the limit on grading one patch (``None``: the env's default)."""
+    grading: dict[str, Any] = {} if test_timeout_s is None else {"test_timeout_s": test_timeout_s}
 
     def make() -> Any:
         import gymnasium
@@ -135,13 +139,14 @@ def make_swe_env(tasks: list[Task], *, sandbox: str, max_turns: int, command_tim
         return gymnasium.make(
             swe_dagger.envs.ENV_ID,
             tasks=tasks,
-            sandbox=sandbox,
-            max_turns=max_turns,
-            command_timeout_s=command_timeout_s,
-            allow_unvalidated=allow_unvalidated,
+            sandbox=env.sandbox,
+            max_turns=env.max_turns,
+            command_timeout_s=env.command_timeout_s,
+            allow_unvalidated=env.allow_unvalidated,
             task_prompt=env_task_prompt(prompt_style),
-            stable_timings=stable_timings,
+            stable_timings=env.stable_timings,
             disable_env_checker=True,
+            **grading,
         )
 
     return make

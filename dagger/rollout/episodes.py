@@ -89,11 +89,8 @@ def _student_policy(ctx: RunContext, req: CollectRequest) -> Iterator[HFPolicy |
 
 
 def env_factory(ctx: RunContext, tasks: list[Task]) -> Callable[[], Any]:
-    """The run's env factory over ``tasks`` (its sandbox, limits and the student's prompt style)."""
-    cfg = ctx.cfg
-    return make_swe_env(tasks, sandbox=cfg.env.sandbox, max_turns=cfg.env.max_turns,
-                        command_timeout_s=cfg.env.command_timeout_s, allow_unvalidated=cfg.env.allow_unvalidated,
-                        prompt_style=cfg.student.prompt, stable_timings=cfg.env.stable_timings)
+    """The run's env factory over ``tasks`` (its ``env`` section and the student's prompt style)."""
+    return make_swe_env(tasks, ctx.cfg.env, prompt_style=ctx.cfg.student.prompt)
 
 
 def worker_factory(ctx: RunContext) -> MakeWorker:

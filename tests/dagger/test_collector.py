@@ -12,6 +12,7 @@ from pathlib import Path
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.backends.hf import HFPolicy
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
@@ -40,8 +41,7 @@ class ScriptedStudent:
 def collect(tasks: list[Task], policy, specs: list[EpisodeSpec], *, num_envs: int = 2, max_turns: int = 5,
             mixing="per_turn", done: frozenset[int] = frozenset(), count_tokens=None,
             stable_timings: bool = False) -> list[Trajectory]:
-    make = make_swe_env(tasks, sandbox="local", max_turns=max_turns, command_timeout_s=30, allow_unvalidated=True,
-                        stable_timings=stable_timings)
+    make = make_swe_env(tasks, EnvConfig(max_turns=max_turns, allow_unvalidated=True, stable_timings=stable_timings))
     out: list[Trajectory] = []
     with closing(make_teacher(TeacherConfig())) as teacher, \
             Collector(make, num_envs, Agent(AgentConfig(max_prompt_tokens=1024)), policy, teacher,

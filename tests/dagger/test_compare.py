@@ -106,7 +106,7 @@ def test_not_a_run_dir_and_no_eval_episodes(tmp_path: Path) -> None:
         load_run(tmp_path / "noeval")
 
 
-def test_cli_prints_table_and_writes_png(runs: list[Path], tmp_path: Path) -> None:
+def test_cli_prints_table_and_writes_png_only_with_out(runs: list[Path], tmp_path: Path) -> None:
     png = tmp_path / "out" / "cmp.png"
     cmd = [sys.executable, "-m", "swe_dagger.dagger.cli", "compare", *map(str, runs), "--out", str(png),
            "--resamples", "200"]
@@ -117,6 +117,12 @@ def test_cli_prints_table_and_writes_png(runs: list[Path], tmp_path: Path) -> No
 
     pixels = imread(png)
     assert pixels.shape[0] > 100 and pixels[..., :3].std() > 0.01  # drawn on, not blank
+    here = tmp_path / "cwd"
+    here.mkdir()
+    plain = subprocess.run(cmd[:-4] + cmd[-2:], capture_output=True, text=True, timeout=120, cwd=here,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert plain.returncode == 0 and "0.500 [" in plain.stdout, plain.stderr[-2000:]
+    assert list(here.iterdir()) == [] and "wrote" not in plain.stdout  # no --out: the table only, no file anywhere
     bad = subprocess.run([*cmd[:4], str(tmp_path)], capture_output=True, text=True, timeout=120, env=os.environ)
     assert bad.returncode == 2 and f"error: {tmp_path} is not a run directory" in bad.stderr
 

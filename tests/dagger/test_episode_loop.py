@@ -11,6 +11,7 @@ import pytest
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.eval.swebench_report import instance_outcome
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
@@ -55,7 +56,7 @@ class FixThenIdle:
 
 def run_one(task: Task, policy: ScriptedPolicy | None, teacher: Teacher | None, beta: float, *, max_turns: int,
             make_worker: MakeWorker = EnvWorker) -> Trajectory:
-    make = make_swe_env([task], sandbox="local", max_turns=max_turns, command_timeout_s=30, allow_unvalidated=True)
+    make = make_swe_env([task], EnvConfig(max_turns=max_turns, allow_unvalidated=True))
     out: list[Trajectory] = []
     with Collector(make, 1, Agent(AgentConfig(max_prompt_tokens=None)), policy, teacher, sampling=SamplingParams(),
                    mixing="per_turn", max_turns=max_turns, make_worker=make_worker) as collector:

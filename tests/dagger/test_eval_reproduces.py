@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_dagger.dagger.config import load_config
+from swe_dagger.dagger.config import load_config, load_resolved
 from swe_dagger.dagger.eval.checkpoint import evaluate_checkpoint, settings_for
 from swe_dagger.dagger.loop import train
 from swe_dagger.dagger.rollout.episode_log import episode_log, read_trajectories
@@ -38,7 +38,7 @@ def test_standalone_eval_reproduces_the_runs_held_out_numbers(
     checkpoint = run_dir / "checkpoints" / "iter_000"
 
     settings = settings_for(checkpoint, held_out=True)
-    assert (settings.max_turns, settings.max_new_tokens, settings.max_prompt_tokens, settings.prompt) == (
+    assert (settings.env.max_turns, settings.max_new_tokens, settings.max_prompt_tokens, settings.prompt) == (
         3, 12, 384, "default")  # the run's values, not eval's own defaults
     assert (settings.episodes, settings.iteration, settings.seed, settings.num_envs) == (3, 0, 5, 2)
     stats = evaluate_checkpoint(checkpoint, str(tmp_path / "test.jsonl"), tmp_path / "ev",
@@ -71,5 +71,7 @@ def test_eval_settings_of_a_run_with_task_kinds_filter_its_held_out_tasks_the_sa
                                            "env.stable_timings=true"]), run_dir)
     held_out = settings_for(run_dir / "checkpoints" / "iter_002", held_out=True)
     assert (held_out.kinds, held_out.episodes, held_out.iteration) == (("swap_args", "compare_op"), 5, 2)
-    assert held_out.stable_timings and not settings_for(tmp_path / "elsewhere" / "ckpt", held_out=True).stable_timings
+    assert held_out.env == load_resolved(run_dir).env  # the run's whole env section, whatever it holds
+    elsewhere = settings_for(tmp_path / "elsewhere" / "ckpt", held_out=True)
+    assert held_out.env.stable_timings and not elsewhere.env.stable_timings
     assert settings_for(run_dir / "checkpoints" / "iter_002", held_out=False).kinds is None

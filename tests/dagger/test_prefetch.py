@@ -61,7 +61,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
 
 
 def _make(tasks: list[Task]) -> Any:
-    return make_swe_env(tasks, sandbox="local", max_turns=1, command_timeout_s=30, allow_unvalidated=True)
+    return make_swe_env(tasks, EnvConfig(max_turns=1, allow_unvalidated=True))
 
 
 def _specs(tasks: list[Task]) -> list[EpisodeSpec]:

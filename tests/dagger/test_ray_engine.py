@@ -21,6 +21,7 @@ import pytest
 
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.config import RolloutConfig
@@ -88,7 +89,7 @@ class CountingTeacher:
 def run(tasks: list[Task], make_worker: Any, teacher: CountingTeacher,
         on_collector: Any = None) -> list[Trajectory]:
     # 120 s: on a loaded machine a 30 s limit turned one engine's pytest step into a timeout observation
-    make = make_swe_env(tasks, sandbox="local", max_turns=4, command_timeout_s=120, allow_unvalidated=True)
+    make = make_swe_env(tasks, EnvConfig(max_turns=4, command_timeout_s=120, allow_unvalidated=True))
     specs = [EpisodeSpec(0, i, t.instance_id, 0.5, seed=200 + i) for i, t in enumerate(tasks)]
     out: list[Trajectory] = []
     with closing(teacher), Collector(make, 2, Agent(AgentConfig(max_prompt_tokens=1024)), Looker(), teacher,

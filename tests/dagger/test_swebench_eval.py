@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from swebench.harness.utils import get_predictions_from_file
 
-from swe_dagger.dagger.eval.swebench import SwebenchEvalConfig, TeacherActor, evaluate_swebench
+from swe_dagger.dagger.eval.swebench import SWEBENCH_ENV, SwebenchEvalConfig, TeacherActor, evaluate_swebench
 from swe_dagger.envs.actions import SUBMIT_MARKER
 from swe_dagger.envs.swebench.harness import run_harness
 from swe_dagger.envs.task import Task
@@ -71,7 +71,8 @@ def mimic_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Task, Path]:
 def test_oracle_run_resume_preds_and_harness_agreement(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
     task, _ = mimic_dir
     ghost = dataclasses.replace(task, instance_id="swe-dagger__tinymath-999")  # no image anywhere
-    cfg = SwebenchEvalConfig(mode="docker", workers=2, max_turns=12, pull=False, model_name="oracle", progress=False)
+    cfg = SwebenchEvalConfig(env=dataclasses.replace(SWEBENCH_ENV, max_turns=12), workers=2, pull=False,
+                             model_name="oracle", progress=False)
     out = tmp_path / "run"
     outcomes = evaluate_swebench([task, ghost], TeacherActor(OracleTeacher()), out, cfg)
     status = {o.instance_id: o.status for o in outcomes}
@@ -99,7 +100,8 @@ def test_oracle_run_resume_preds_and_harness_agreement(mimic_dir: tuple[Task, Pa
 
 def test_empty_submission_is_not_resolved_and_harness_agrees(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
     task, _ = mimic_dir
-    cfg = SwebenchEvalConfig(mode="docker", workers=1, max_turns=3, pull=False, model_name="empty", progress=False)
+    cfg = SwebenchEvalConfig(env=dataclasses.replace(SWEBENCH_ENV, max_turns=3), workers=1, pull=False,
+                             model_name="empty", progress=False)
     (outcome,) = evaluate_swebench([task], TeacherActor(SubmitAtOnce()), tmp_path / "run", cfg)
     assert (outcome.status, outcome.resolution, outcome.submitted, outcome.turns) == ("empty_patch", "NO", True, 1)
     verdicts = run_harness(tmp_path / "run" / "preds.jsonl", [task], tmp_path / "harness", max_workers=1)
@@ -108,7 +110,8 @@ def test_empty_submission_is_not_resolved_and_harness_agrees(mimic_dir: tuple[Ta
 
 def test_turn_limit_auto_submits_and_trajectory_agrees(mimic_dir: tuple[Task, Path], tmp_path: Path) -> None:
     task, _ = mimic_dir
-    cfg = SwebenchEvalConfig(mode="docker", workers=1, max_turns=2, pull=False, model_name="idle", progress=False)
+    cfg = SwebenchEvalConfig(env=dataclasses.replace(SWEBENCH_ENV, max_turns=2), workers=1, pull=False,
+                             model_name="idle", progress=False)
     (outcome,) = evaluate_swebench([task], TeacherActor(FixThenIdle()), tmp_path / "run", cfg)
     assert (outcome.status, outcome.resolution, outcome.submitted, outcome.turns) == ("resolved", "FULL", False, 2)
     traj = json.loads((tmp_path / "run" / "trajectories" / f"{task.instance_id}.json").read_text())["trajectory"]
@@ -150,7 +153,8 @@ def test_local_mode_run(tmp_path: Path) -> None:
     task, out = mimic.build(tmp_path / "mimic", repo_only=True)
     cache = Path(os.environ.get("SWE_DAGGER_CACHE", Path.home() / ".cache" / "swe-dagger")) / "test-swebench-local"
     local = LocalModeConfig(cache_dir=cache, repo_url=f"file://{out}/upstream/{{repo}}")
-    cfg = SwebenchEvalConfig(mode="local", workers=1, max_turns=12, local=local, progress=False)
+    env = dataclasses.replace(SWEBENCH_ENV, sandbox="local", max_turns=12)
+    cfg = SwebenchEvalConfig(env=env, workers=1, local=local, progress=False)
     (outcome,) = evaluate_swebench([task], TeacherActor(OracleTeacher()), tmp_path / "run", cfg)
     if outcome.status == "error" and "pip install" in (outcome.error or "") and not os.environ.get("CI"):
         pytest.skip(f"PyPI unreachable: {outcome.error}")

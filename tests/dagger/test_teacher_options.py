@@ -11,6 +11,7 @@ import pytest
 from swe_dagger.agents.agent import Agent, AgentConfig
 from swe_dagger.agents.protocol import Completion, Conversation, SamplingParams
 from swe_dagger.dagger.budget import plan_iteration
+from swe_dagger.dagger.config import EnvConfig
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout.collector import Collector, EpisodeSpec
 from swe_dagger.dagger.rollout.env_worker import make_swe_env
@@ -44,7 +45,7 @@ class TurnScript:
 
 def run(tasks: list[Task], student, specs: list[EpisodeSpec], *, teacher: Teacher | None = None, max_turns: int = 4,
         mixing="per_turn", calls_left: int | None = None) -> list[Trajectory]:
-    make = make_swe_env(tasks, sandbox="local", max_turns=max_turns, command_timeout_s=30, allow_unvalidated=True)
+    make = make_swe_env(tasks, EnvConfig(max_turns=max_turns, allow_unvalidated=True))
     out: list[Trajectory] = []
     with closing(teacher or OracleTeacher()) as t, \
             Collector(make, 2, Agent(AgentConfig(max_prompt_tokens=1024)), student, t,
