@@ -44,7 +44,7 @@ from swe_dagger.sandbox.workspace import GitWorkspace, ScriptResult
 _UID_BASE = 200_000
 _UID_SPAN = 1 << 20
 _SCRIPT_TIMEOUT_S = 900.0
-_EXIT_LIMITS_FAILED = 125
+_EXIT_LIMITS_FAILED = 1  # prlimit's exit code when it cannot set a limit
 
 
 def sandbox_root() -> Path:
@@ -179,7 +179,7 @@ class LocalSandbox(GitBackedWorkspace):
                 os.close(write_end)
         if not started and not outcome.timed_out:
             raise SandboxError(f"bubblewrap could not start the sandbox: {outcome.output.strip()}")
-        if outcome.exit_code == _EXIT_LIMITS_FAILED and "swe-dagger: cannot set resource limits" in outcome.output:
+        if outcome.exit_code == _EXIT_LIMITS_FAILED and outcome.output.startswith("prlimit: failed to set"):
             raise SandboxError(f"could not apply resource limits {self._limits}: {outcome.output.strip()}")
         return outcome
 
