@@ -9,7 +9,8 @@ mounted read-only at its own path.
 When we are root, bubblewrap runs privileged (no user namespace: cheaper) and ``setpriv`` drops to a
 per-workspace unprivileged uid before the command starts, so RLIMIT_NPROC holds (root is exempt from
 it) and processes of different workspaces never share a process budget. Otherwise bubblewrap creates a
-user namespace, in which RLIMIT_NPROC is counted per namespace.
+user namespace, in which RLIMIT_NPROC is counted per namespace. ``prlimit`` then sets the rlimits and execs
+``bash -c COMMAND``: per command that is bubblewrap, setpriv, prlimit and one bash.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ STATE_DIR = "/var/lib/swe-dagger"
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
-_LIMITED = (
-    'ulimit -S -H -t "$1" -v "$2" -u "$3" -f "$4" || { echo "swe-dagger: cannot set resource limits" >&2; exit 125; }; '
-    'exec /bin/bash -c "$5"'
-)
+PRLIMIT = "/usr/bin/prlimit"
+"""Sets the rlimits and execs the command's bash: one small program instead of a second bash (``ulimit``, then
+``exec bash``), which cost ~30 ms a command on a loaded 2-core machine. It exits 1 with ``prlimit: failed to set``
+when a limit cannot be set."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def bwrap_argv(
 ) -> list[str]:
     """The full argv: bubblewrap, its mounts, the uid switch, the rlimits, then ``command``.
 
-    ``limits=None`` runs without rlimits (maintenance scripts). ``maintenance`` adds the scratch area.
+    ``limits=None`` runs ``command`` as given, without rlimits (maintenance scripts); with ``limits``, ``command``
+    is the one bash command string, run as ``bash -c`` under them. ``maintenance`` adds the scratch area.
     """
     argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
     argv += ["--unshare-uts", "--hostname", "sandbox", "--clearenv"]
@@ -117,10 +119,9 @@ def bwrap_argv(
         uid = str(layout.uid)
         argv += ["/usr/bin/setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "--inh-caps=-all"]
         argv += ["--bounding-set=-all", "--no-new-privs", "--"]
-    if limits is not None:
-        kib = 1024
-        argv += ["/bin/bash", "-c", _LIMITED, "swe-dagger", str(limits.cpu_s), str(limits.memory_bytes // kib)]
-        argv += [str(limits.processes), str(limits.file_bytes // kib)]
+    if limits is not None:  # soft = hard = the limit, as ``ulimit -S -H`` sets them
+        argv += [PRLIMIT, f"--cpu={limits.cpu_s}", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}"]
+        argv += [f"--fsize={limits.file_bytes}", "--", "/bin/bash", "-c"]
     argv += list(command)
     return argv
 

@@ -44,7 +44,7 @@ from swe_dagger.sandbox.workspace import GitWorkspace, ScriptResult
 _UID_BASE = 200_000
 _UID_SPAN = 1 << 20
 _SCRIPT_TIMEOUT_S = 900.0
-_EXIT_LIMITS_FAILED = 125
+_EXIT_LIMITS_FAILED = 1  # prlimit's exit code when it cannot set a limit
 
 
 def sandbox_root() -> Path:
@@ -120,6 +120,8 @@ class LocalSandbox(GitBackedWorkspace):
                 uid=uid,
                 env=local_env(runtime.resolve() if runtime is not None else None),
             )
+            # everything but the command is fixed per workspace: build it once (it cost ~1 ms of CPU per command)
+            self._command_prefix = bwrap_argv(self._layout, [], limits=limits)[1:]
             self._git = GitWorkspace(self, self.backend, self._layout.workdir)
             self._git.create(source)
             self._disk = DiskBudget(
@@ -159,8 +161,7 @@ class LocalSandbox(GitBackedWorkspace):
         read_end, write_end = os.pipe()
         try:
             short = fits_argv(command)
-            argv = bwrap_argv(self._layout, [command if short else FROM_STDIN], limits=self._limits)
-            argv[0:1] = [self._bwrap, "--info-fd", str(write_end)]
+            argv = self.command_argv(command if short else FROM_STDIN, info_fd=write_end)
             outcome = run_capped(
                 argv,
                 timeout=limit,
@@ -178,9 +179,14 @@ class LocalSandbox(GitBackedWorkspace):
                 os.close(write_end)
         if not started and not outcome.timed_out:
             raise SandboxError(f"bubblewrap could not start the sandbox: {outcome.output.strip()}")
-        if outcome.exit_code == _EXIT_LIMITS_FAILED and "swe-dagger: cannot set resource limits" in outcome.output:
+        if outcome.exit_code == _EXIT_LIMITS_FAILED and outcome.output.startswith("prlimit: failed to set"):
             raise SandboxError(f"could not apply resource limits {self._limits}: {outcome.output.strip()}")
         return outcome
+
+    def command_argv(self, command: str, *, info_fd: int) -> list[str]:
+        """The bwrap argv of one agent command: :func:`bwrap_argv` with the workspace's limits, ``--info-fd``
+        reporting that the sandbox started."""
+        return [self._bwrap, "--info-fd", str(info_fd), *self._command_prefix, command]
 
     def run_script(
         self, script: str, args: Sequence[str], *, payload: bytes | None = None, writable_base: bool = False
