@@ -1,7 +1,9 @@
 """Compare runs: held-out metrics per mode and iteration, mean and a 95% bootstrap CI over seeds and tasks.
 
 Each run directory holds its config (``config.yaml``: the mode and seed) and, per finished iteration
-(``metrics/iter_XXX.json``), the student-alone held-out episodes (``episodes/eval_iter_XXX.jsonl``). From those
+(``metrics/iter_XXX.json``), the student-alone held-out episodes (``episodes/eval_iter_XXX.jsonl``); a GRPO phase's
+evaluated steps are ``episodes/grpo_eval_iter_XXX.jsonl`` with ``metrics/grpo_XXX.json``, compared as the group
+``grpo`` with the GRPO step in place of the iteration. From those
 episodes each task gets counts (resolved / scored episodes; agreeing / labeled student turns; the same on first
 turns), so a run's metric is exactly what ``metrics.rollout_stats`` reports for it: a ratio of summed counts.
 
@@ -13,13 +15,14 @@ percentiles of the replicated means bound the interval. With one run only the ta
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from swe_dagger.dagger.config import ConfigError, load_resolved
+from swe_dagger.dagger.grpo.metrics import grpo_metrics_path
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run.metrics import agrees, metrics_path
@@ -48,6 +51,8 @@ class RunEvals:
     """iteration → array of shape (tasks, 6), columns as :data:`Counts`."""
     unfinished: tuple[int, ...] = ()
     """Iterations with eval episodes but no metrics file yet (still running): left out of the comparison."""
+    grpo_steps: dict[int, np.ndarray] = field(default_factory=dict)
+    """GRPO step → per-task counts of that step's held-out evaluation (a ``grpo`` phase's ``eval_every``)."""
 
 
 @dataclass(frozen=True)
@@ -85,20 +90,30 @@ def load_run(run_dir: Path) -> RunEvals:
         cfg = load_resolved(run_dir)
     except ConfigError as exc:
         raise CompareError(str(exc)) from None
-    iterations: dict[int, np.ndarray] = {}
+    iterations, unfinished = _finished(run_dir, "eval", lambda i: metrics_path(run_dir, i))
+    grpo_steps, unfinished_grpo = _finished(run_dir, "grpo_eval", lambda s: grpo_metrics_path(run_dir, s))
+    if not iterations and not grpo_steps:
+        raise CompareError(f"{run_dir}: no held-out evaluation episodes of a finished iteration "
+                           f"(episodes/eval_iter_XXX.jsonl with metrics/iter_XXX.json, or a GRPO step's "
+                           f"episodes/grpo_eval_iter_XXX.jsonl with metrics/grpo_XXX.json); eval.episodes may be 0")
+    return RunEvals(run_dir, cfg.mode, cfg.seed, Path(cfg.student.model).name, iterations,
+                    tuple(unfinished + unfinished_grpo), grpo_steps)
+
+
+def _finished(run_dir: Path, kind: str, metrics_file: Callable[[int], Path]) -> tuple[dict[int, np.ndarray], list[int]]:
+    """Per-task counts of each ``kind`` evaluation whose round finished (its metrics file exists), and the rounds
+    with eval episodes but no metrics file yet."""
+    done: dict[int, np.ndarray] = {}
     unfinished = []
-    for log_path in sorted((run_dir / "episodes").glob("eval_iter_*.jsonl")):
-        i = int(log_path.stem.removeprefix("eval_iter_"))
-        if not metrics_path(run_dir, i).is_file():
+    for log_path in sorted((run_dir / "episodes").glob(f"{kind}_iter_*.jsonl")):
+        i = int(log_path.stem.removeprefix(f"{kind}_iter_"))
+        if not metrics_file(i).is_file():
             unfinished.append(i)
             continue
-        counts = task_counts(episode_log.read_trajectories(episode_log.episode_log(run_dir, "eval", i)))
+        counts = task_counts(episode_log.read_trajectories(episode_log.episode_log(run_dir, kind, i)))
         if len(counts):
-            iterations[i] = counts
-    if not iterations:
-        raise CompareError(f"{run_dir}: no held-out evaluation episodes of a finished iteration "
-                           f"(episodes/eval_iter_XXX.jsonl with metrics/iter_XXX.json); eval.episodes may be 0")
-    return RunEvals(run_dir, cfg.mode, cfg.seed, Path(cfg.student.model).name, iterations, tuple(unfinished))
+            done[i] = counts
+    return done, unfinished
 
 
 def rates(counts: np.ndarray, metric: str) -> np.ndarray:
@@ -136,16 +151,20 @@ def estimate(runs: Sequence[np.ndarray], metric: str, *, resamples: int = 2000, 
 def compare(runs: Sequence[RunEvals], *, resamples: int = 2000, seed: int = 0) -> dict[str, dict[int, dict[str,
                                                                                                          Estimate]]]:
     """group → iteration → metric → estimate over the runs of that group evaluated at that iteration. A group is a
-    mode (``dagger``, ``bc``), or ``mode · student`` when the runs start from different students."""
+    mode (``dagger``, ``bc``) or ``grpo`` (a GRPO phase's evaluated steps, keyed by step), each as ``· student`` when
+    the runs start from different students."""
     out: dict[str, dict[int, dict[str, Estimate]]] = {}
     several = len({r.student for r in runs}) > 1
-
-    def group_of(r: RunEvals) -> str:
-        return f"{r.mode} · {r.student}" if several else r.mode
-
-    for mode in sorted({group_of(r) for r in runs}):
-        group = [r for r in runs if group_of(r) == mode]
-        iterations = sorted({i for r in group for i in r.iterations})
-        out[mode] = {i: {m: estimate([r.iterations[i] for r in group if i in r.iterations], m, resamples=resamples,
-                                     seed=seed) for m in METRICS} for i in iterations}
+    suffix = (lambda r: f" · {r.student}") if several else (lambda r: "")
+    rounds: dict[str, list[dict[int, np.ndarray]]] = {}
+    for r in runs:
+        if r.iterations:
+            rounds.setdefault(r.mode + suffix(r), []).append(r.iterations)
+        if r.grpo_steps:
+            rounds.setdefault("grpo" + suffix(r), []).append(r.grpo_steps)
+    for name in sorted(rounds):
+        per_run = rounds[name]
+        steps = sorted({i for evals in per_run for i in evals})
+        out[name] = {i: {m: estimate([evals[i] for evals in per_run if i in evals], m, resamples=resamples,
+                                     seed=seed) for m in METRICS} for i in steps}
     return out

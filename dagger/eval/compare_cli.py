@@ -23,7 +23,7 @@ def compare_command(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap RNG seed.")] = 0,
 ) -> None:
     """Per mode (and student, when runs differ in it) and iteration: mean ± 95% CI (bootstrap over seeds, then
-    held-out tasks) of the held-out metrics."""
+    held-out tasks) of the held-out metrics. A GRPO phase's evaluations are the group ``grpo``, by GRPO step."""
     from rich.console import Console
 
     from swe_dagger.dagger.eval.compare import CompareError, compare, load_run
@@ -39,7 +39,8 @@ def compare_command(
     console = Console()
     for run in runs:
         if run.unfinished:
-            console.print(f"note: {run.run_dir}: iteration(s) {list(run.unfinished)} not finished, left out")
+            console.print(f"note: {run.run_dir}: iteration(s)/GRPO step(s) {list(run.unfinished)} not finished, "
+                          "left out")
     table = compare(runs, resamples=resamples, seed=seed)
     console.print(rich_table(table))
     if out is not None:
@@ -57,7 +58,7 @@ def rich_table(table: Table) -> object:
 
     t = RichTable(title="held-out metrics: mean [95% CI] (bootstrap over seeds, then tasks)")
     t.add_column("mode")
-    for name in ("iter", "runs", "tasks"):
+    for name in ("iter/step", "runs", "tasks"):
         t.add_column(name, justify="right")
     for metric in METRICS:
         t.add_column(metric, justify="right")
@@ -87,7 +88,7 @@ def plot_compare(table: Table, out: Path) -> Path:
             ax.fill_between(xs, [e.low for _, e in points], [e.high for _, e in points],
                             color=line.get_color(), alpha=0.2)
         ax.set_title(_TITLES[metric])
-        ax.set_xlabel("DAgger iteration")
+        ax.set_xlabel("DAgger iteration / GRPO step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)

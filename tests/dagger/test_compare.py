@@ -12,6 +12,7 @@ import pytest
 
 from swe_dagger.dagger.config import load_config, save_resolved
 from swe_dagger.dagger.eval.compare import CompareError, compare, estimate, load_run
+from swe_dagger.dagger.grpo.metrics import grpo_metrics_path
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run import metrics
@@ -81,6 +82,36 @@ def test_runs_from_different_students_are_not_pooled(runs: list[Path], tmp_path:
     table = compare([load_run(runs[0]), load_run(other)], resamples=200)
     assert set(table) == {"dagger · tiny", "dagger · smol"}
     assert table["dagger · smol"][0]["resolve_rate"].mean == 1.0
+
+
+def write_grpo_evals(run_dir: Path, resolved: dict[int, list[bool]]) -> None:
+    """GRPO steps' held-out evaluations as the GRPO phase writes them (grpo_eval log + metrics/grpo_XXX.json)."""
+    for step, outcome in resolved.items():
+        log = episode_log.episode_log(run_dir, "grpo_eval", step)
+        for e, (t, r) in enumerate(zip(TASKS, outcome, strict=True)):
+            episode_log.append_trajectory(log, _episode(e, t, r, True, True, step))
+        grpo_metrics_path(run_dir, step).parent.mkdir(exist_ok=True)
+        grpo_metrics_path(run_dir, step).write_text("{}")
+
+
+def test_grpo_steps_are_their_own_group_by_step(runs: list[Path], tmp_path: Path) -> None:
+    grpo = [tmp_path / f"grpo-{s}" for s in (0, 1)]
+    for s, d in enumerate(grpo):
+        save_resolved(load_config(None, [f"seed={s}", f"run_dir={d}", "student.model=runs/dagger/iter_003",
+                                         "phases=[grpo]"]), d)
+        write_grpo_evals(d, {1: [True, s == 0, False, False], 3: [True] * 4})
+    (grpo[1] / "episodes" / "grpo_eval_iter_005.jsonl").write_text("")  # still running: left out
+    table = compare([load_run(d) for d in [*runs, *grpo]], resamples=200)
+    assert set(table) == {"dagger · tiny", "bc · tiny", "grpo · iter_003"}
+    assert set(table["grpo · iter_003"]) == {1, 3}
+    assert table["grpo · iter_003"][1]["resolve_rate"].mean == pytest.approx(0.375)  # 2/4 and 1/4
+    assert table["grpo · iter_003"][3]["resolve_rate"].runs == 2
+    assert load_run(grpo[1]).unfinished == (5,)
+    both = tmp_path / "dagger-then-grpo"  # one run with both phases: a dagger row and a grpo row
+    write_run(both, "dagger", 0, {1: [True, False, False, False]})
+    write_grpo_evals(both, {1: [True, True, False, False]})
+    table = compare([load_run(both)], resamples=200)
+    assert table["dagger"][1]["resolve_rate"].mean == 0.25 and table["grpo"][1]["resolve_rate"].mean == 0.5
 
 
 def test_bootstrap_is_seeded_and_resamples_seeds() -> None:
