@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import threading
@@ -41,6 +42,8 @@ ACTOR_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
 stay responsive. An env actor's work is the run's sandboxed commands, not background chores: at +15 it got a
 fraction of the CPU a thread of the driver gets on a busy node (``bench/ray.py``: 19 against the driver's 10, each
 reset and step ~7x slower). 0 keeps the actors at their raylet's niceness (the driver's, for a local cluster)."""
+
+logger = logging.getLogger(__name__)
 
 
 def import_ray() -> Any:
@@ -81,10 +84,12 @@ class ActorPool:
         self._ray, self._options = ray, options
         self._remote = ray.remote(EnvHost)
         self._lock = threading.Lock()
+        self.ready_timeout_s = READY_TIMEOUT_S
+        """How long opening an env waits for its actor (a replacement may find no room: then one error)."""
         self.slots = [self._spawn() for _ in range(size)]
         self.lost_actors = 0
         try:
-            places = ray.get([s.started for s in self.slots], timeout=READY_TIMEOUT_S)
+            places = ray.get([s.started for s in self.slots], timeout=self.ready_timeout_s)
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(f"{size} env actors did not start within {READY_TIMEOUT_S:.0f} s; the cluster has "
                                f"{ray.available_resources()} free") from None
@@ -105,6 +110,16 @@ class ActorPool:
             slot.envs += 1
             return slot
 
+    def open_env(self, slot: Slot, make_env: Callable[[], Any]) -> int:
+        """Open an env on ``slot``'s actor, waiting at most ``ready_timeout_s`` for the actor to start."""
+        try:
+            return int(self._ray.get(slot.actor.open.remote(make_env), timeout=self.ready_timeout_s))
+        except self._ray.exceptions.GetTimeoutError:
+            raise RuntimeError(
+                f"no env actor could take an env within {self.ready_timeout_s:.0f} s (lost actors: "
+                f"{self.lost_actors}); each asks for {self._options.get('num_cpus')} CPU and "
+                f"{self._options.get('resources')}, the cluster has {self._ray.available_resources()} free") from None
+
     def release(self, slot: Slot) -> None:
         with self._lock:
             slot.envs = max(0, slot.envs - 1)
@@ -116,13 +131,16 @@ class ActorPool:
                 return
             self.slots[self.slots.index(slot)] = self._spawn()
             self.lost_actors += 1
+        logger.warning("ray: env actor pid %s on node %s was lost; a replacement is starting and its episodes are "
+                       "rebuilt on other actors", slot.pid, slot.node)
         with contextlib.suppress(Exception):  # already gone: the usual case
             self._ray.kill(slot.actor, no_restart=True)
 
     def close(self) -> None:
         """Close every actor's envs, then end the actors; safe twice."""
         slots, self.slots = self.slots, []
-        pending = [s.actor.close_all.remote() for s in slots]
+        # a replacement not started yet hosts no env (envs open only on started actors), and may never start
+        pending = [s.actor.close_all.remote() for s in slots if s.node is not None]
         try:
             self._ray.wait(pending, num_returns=len(pending), timeout=60)
         finally:
