@@ -33,6 +33,9 @@ pytestmark = pytest.mark.slow
 
 STARTUP_S = 240.0
 NODE_ATTEMPTS = 3
+# this interpreter's `ray`, not the first on PATH: a node's workers run the interpreter its `ray start` ran under, and
+# must import this checkout's swe_dagger (another interpreter's install may point elsewhere)
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 # RAY_AUTH_MODE: Ray 2.5x starts `ray start` clusters with token authentication, which the second node and the
 # driver then lack ("InvalidAuthToken"); a throwaway cluster on 127.0.0.1 runs without it, nodes and driver alike
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_agent_register_timeout_ms": "300000", "RAY_AUTH_MODE": "disabled"}
@@ -97,7 +100,7 @@ class TwoNodes:
             log = self.tmp / f"node-{self._starts}.log"
             with open(log, "wb") as out:
                 proc = subprocess.Popen(
-                    ["ray", "start", *args, "--block", "--num-cpus=1", "--object-store-memory=78643200",
+                    [*RAY_CLI, "start", *args, "--block", "--num-cpus=1", "--object-store-memory=78643200",
                      f"--resources={json.dumps(resources)}", "--disable-usage-stats"],
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                     env={**os.environ, **RAY_ENV, **(extra_env or {})})
