@@ -105,12 +105,15 @@ class TwoNodes:
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                     env={**os.environ, **RAY_ENV, **(extra_env or {})})
             deadline = time.monotonic() + STARTUP_S
-            while proc.poll() is None and b"will now block forever" not in log.read_bytes():
-                if time.monotonic() > deadline:
-                    _stop(proc)
-                    pytest.fail(f"ray start {args[0]} was not up within {STARTUP_S:.0f} s:\n"
-                                f"{log.read_text()[-1500:]}")
-                time.sleep(0.5)
+            try:
+                while proc.poll() is None and b"will now block forever" not in log.read_bytes():
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"ray start {args[0]} was not up within {STARTUP_S:.0f} s:\n"
+                                    f"{log.read_text()[-1500:]}")
+                    time.sleep(0.5)
+            except BaseException:  # a failure or an interrupt while it starts: it is not ours to stop later
+                _stop(proc)
+                raise
             if proc.poll() is None:
                 return proc
             _stop(proc)  # what it started before it gave up
