@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import threading
@@ -31,6 +32,9 @@ from swe_dagger.dagger.rollout.ray_worker import RayEnvWorker
 
 READY_TIMEOUT_S = 600.0
 """How long the first actors may take to start (a busy node imports torch-free code in a fresh worker)."""
+MAX_LOST_AT_START = 3
+"""Actors that may die before they ever ran (their node left during start-up) while the pool starts; each is
+replaced, and one more is an error."""
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
 """Object store of a cluster started for the run: envs exchange strings, not tensors."""
 CONNECT_ATTEMPTS = 3
@@ -41,6 +45,8 @@ ACTOR_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
 stay responsive. An env actor's work is the run's sandboxed commands, not background chores: at +15 it got a
 fraction of the CPU a thread of the driver gets on a busy node (``bench/ray.py``: 19 against the driver's 10, each
 reset and step ~7x slower). 0 keeps the actors at their raylet's niceness (the driver's, for a local cluster)."""
+
+logger = logging.getLogger(__name__)
 
 
 def import_ray() -> Any:
@@ -81,15 +87,21 @@ class ActorPool:
         self._ray, self._options = ray, options
         self._remote = ray.remote(EnvHost)
         self._lock = threading.Lock()
+        self.ready_timeout_s = READY_TIMEOUT_S
+        """How long opening an env waits for its actor (a replacement may find no room: then one error)."""
         self.slots = [self._spawn() for _ in range(size)]
         self.lost_actors = 0
-        try:
-            places = ray.get([s.started for s in self.slots], timeout=READY_TIMEOUT_S)
-        except ray.exceptions.GetTimeoutError:
-            raise RuntimeError(f"{size} env actors did not start within {READY_TIMEOUT_S:.0f} s; the cluster has "
-                               f"{ray.available_resources()} free") from None
-        for slot, (node, pid) in zip(self.slots, places, strict=True):
-            slot.node, slot.pid = node, pid
+        self._last_loss = ""
+        deadline = time.monotonic() + self.ready_timeout_s
+        while pending := [s.started for s in self.slots if s.node is None]:
+            ray.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                self._settle()
+            if self.lost_actors > MAX_LOST_AT_START:
+                raise RuntimeError(f"{self.lost_actors} env actors died before they ran; last: {self._last_loss}")
+            if time.monotonic() > deadline and any(s.node is None for s in self.slots):
+                raise RuntimeError(f"{size} env actors did not start within {READY_TIMEOUT_S:.0f} s; the cluster "
+                                   f"has {ray.available_resources()} free")
 
     def _spawn(self) -> Slot:
         actor = self._remote.options(**self._options).remote()
@@ -98,12 +110,35 @@ class ActorPool:
     def acquire(self) -> Slot:
         """The least-loaded actor, started ones first (a replacement may wait for room that a lost node took)."""
         with self._lock:
-            for s in self.slots:  # replacements that have started since
-                if s.node is None and self._ray.wait([s.started], timeout=0)[0]:
-                    s.locate(self._ray)
+            self._settle()
             slot = min(self.slots, key=lambda s: (s.node is None, s.envs))
             slot.envs += 1
             return slot
+
+    def open_env(self, slot: Slot, make_env: Callable[[], Any]) -> int:
+        """Open an env on ``slot``'s actor, waiting at most ``ready_timeout_s`` for the actor to start."""
+        try:
+            return int(self._ray.get(slot.actor.open.remote(make_env), timeout=self.ready_timeout_s))
+        except self._ray.exceptions.GetTimeoutError:
+            raise RuntimeError(
+                f"no env actor could take an env within {self.ready_timeout_s:.0f} s (lost actors: "
+                f"{self.lost_actors}); each asks for {self._options.get('num_cpus')} CPU and "
+                f"{self._options.get('resources')}, the cluster has {self._ray.available_resources()} free") from None
+
+    def _settle(self) -> None:
+        """Locate the actors that have started since; one that died before it ran (its node left, its worker could
+        not start) is replaced like a lost one. Call with the lock held."""
+        died = self._ray.exceptions.RayActorError
+        for slot in list(self.slots):
+            if slot.node is not None or not self._ray.wait([slot.started], timeout=0)[0]:
+                continue
+            try:
+                slot.locate(self._ray)
+            except died as exc:
+                if exc.actor_init_failed:  # EnvHost() raised: a bug to report, not a lost actor
+                    raise
+                self._last_loss = " ".join(str(exc).split()) or type(exc).__name__
+                self._replace(slot, "before it ran")
 
     def release(self, slot: Slot) -> None:
         with self._lock:
@@ -112,17 +147,22 @@ class ActorPool:
     def lost(self, slot: Slot) -> None:
         """``slot``'s actor died: replace it (once, whichever of its envs noticed first)."""
         with self._lock:
-            if slot not in self.slots:
-                return
-            self.slots[self.slots.index(slot)] = self._spawn()
-            self.lost_actors += 1
+            if slot in self.slots:
+                self._replace(slot, "")
+
+    def _replace(self, slot: Slot, when: str) -> None:
+        self.slots[self.slots.index(slot)] = self._spawn()
+        self.lost_actors += 1
+        logger.warning("ray: env actor pid %s on node %s was lost%s; a replacement is starting and its episodes are "
+                       "rebuilt on other actors", slot.pid, slot.node, f" {when}" if when else "")
         with contextlib.suppress(Exception):  # already gone: the usual case
             self._ray.kill(slot.actor, no_restart=True)
 
     def close(self) -> None:
         """Close every actor's envs, then end the actors; safe twice."""
         slots, self.slots = self.slots, []
-        pending = [s.actor.close_all.remote() for s in slots]
+        # a replacement not started yet hosts no env (envs open only on started actors), and may never start
+        pending = [s.actor.close_all.remote() for s in slots if s.node is not None]
         try:
             self._ray.wait(pending, num_returns=len(pending), timeout=60)
         finally:
@@ -206,16 +246,15 @@ def connect(ray: Any, address: str, *, actors: int, cpus: float, resources: dict
 def init_with_retries(ray: Any, address: str, options: dict[str, Any]) -> None:
     """``ray.init(address=...)``, tried ``CONNECT_ATTEMPTS`` times (a loaded head can miss one connect deadline); the
     final error names the address and the last failure."""
-    attempts = CONNECT_ATTEMPTS
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
         try:
             ray.init(address=address, **options)
             return
         except (ConnectionError, TimeoutError) as exc:
             if ray.is_initialized():
                 ray.shutdown()
-            if attempt == attempts:
-                raise RuntimeError(f"rollout.ray_address={address}: no Ray cluster answered after {attempts} "
+            if attempt == CONNECT_ATTEMPTS:
+                raise RuntimeError(f"rollout.ray_address={address}: no Ray cluster answered after {CONNECT_ATTEMPTS} "
                                    f"attempts: {type(exc).__name__}: {exc}") from None
             time.sleep(CONNECT_DELAY_S * attempt)
 

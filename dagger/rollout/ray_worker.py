@@ -90,7 +90,7 @@ class RayEnvWorker:
     def _open(self, *, rebuild: bool) -> None:
         """Open the env on an actor; after a lost actor, replay the episode's reset and actions there."""
         self.slot = self._pool.acquire()
-        self._env_id = self._ray.get(self.slot.actor.open.remote(self._make_env))
+        self._env_id = self._pool.open_env(self.slot, self._make_env)
         if rebuild and self.episode is not None:
             ray, actor, env_id = self._ray, self.slot.actor, self._env_id
             ray.get(actor.reset.remote(env_id, *self.episode))

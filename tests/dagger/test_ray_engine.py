@@ -164,6 +164,27 @@ def test_an_actor_killed_mid_episode_is_rebuilt_elsewhere_without_losing_or_repe
     assert teacher.states == expected_states  # no state labeled twice
 
 
+def test_an_actor_that_dies_before_it_ran_is_replaced(ray_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from swe_dagger.dagger.rollout.ray_engine import ActorPool
+
+    spawn, doomed = ActorPool._spawn, list[Any]()
+
+    def spawn_and_kill_the_first(pool: ActorPool) -> Any:
+        slot = spawn(pool)
+        if not doomed:  # killed before its worker ran it: what a node leaving during start-up does to its actors
+            doomed.append(slot)
+            ray_cluster.kill(slot.actor, no_restart=True)
+        return slot
+
+    monkeypatch.setattr(ActorPool, "_spawn", spawn_and_kill_the_first)
+    pool = ActorPool(ray_cluster, 2, {"num_cpus": 0, "resources": {"sandbox_local": 1}})
+    try:
+        assert pool.lost_actors == 1 and doomed[0] not in pool.slots
+        assert all(s.node is not None for s in pool.slots) and len({s.pid for s in pool.slots}) == 2
+    finally:
+        pool.close()
+
+
 def test_a_cluster_without_room_is_one_error_naming_the_resource(ray_cluster: Any) -> None:
     from swe_dagger.dagger.rollout.ray_engine import RayEngine
 
