@@ -12,10 +12,11 @@ Rows:
 
 ``tokens`` counts the sequences' tokens per epoch; ``computed`` adds the padding of the micro-batches (what the
 model actually runs over; left padding per state, right padding packed). Seconds are one epoch of ``train_sft``
-from the same initial weights, the median of ``--repeats`` runs, per state and packed alternating: ``cpu s`` is this
-process's CPU time (with the default ``--threads 1`` it is the work done, and stays comparable on a machine other
-jobs load), ``wall s`` the elapsed time. ``loss`` is the mean loss of that one epoch (both modes train the same
-states; packed micro-batches group an episode's states, so the updates differ).
+from the same initial weights, the median of ``--repeats`` runs, per state and packed interleaved in ABBA order
+(so a load that changes during the run biases neither): ``cpu s`` is this process's CPU time (with the default
+``--threads 1`` it is the work done, and stays comparable on a machine other jobs load), ``wall s`` the elapsed
+time. ``loss`` is the mean loss of that one epoch (both modes train the same states; packed micro-batches group an
+episode's states, so the updates differ).
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ def measure(name: str, rows: list[LabelRow], agent: Agent, cfg: SFTConfig, stude
     tokens = [sum(len(u.input_ids) for u in units) for units in (examples, packed)]
     computed = [computed_tokens(units, cfg.batch_size, 0) for units in (examples, packed)]
     runs: dict[str, list[tuple[float, float, float]]] = {"none": [], "episode": []}
-    for _ in range(repeats):
-        for packing, done in runs.items():
-            done.append(seconds(student, examples, keys, cfg, packing))
+    for r in range(repeats):  # ABBA order: a load change during the run biases neither mode
+        for packing in ("none", "episode")[:: 1 if r % 2 == 0 else -1]:
+            runs[packing].append(seconds(student, examples, keys, cfg, packing))
     (wall_s, cpu_s, loss_s), (wall_p, cpu_p, loss_p) = (
         tuple(statistics.median(r[k] for r in runs[mode]) for k in range(3)) for mode in ("none", "episode"))
     return (f"{name:<8} {len(examples):>6} {len(packed):>6} {tokens[0]:>8} {tokens[1]:>7} "

@@ -29,6 +29,7 @@ from swe_dagger.dagger.sft.pack import (
     collate_packed,
     pack_examples,
 )
+from swe_dagger.dagger.sft.trunk_attention import trunk_split
 from swe_dagger.dagger.sft_loss import SFTLossMetrics, sft_loss, target_loss
 
 _logger = logging.getLogger(__name__)
@@ -215,7 +216,10 @@ def batch_loss(
                                                mask_dtype)
         inputs = {k: v.to(device) for k, v in inputs.items()}
         keep = keep.to(device)
-        logits = model(**inputs, logits_to_keep=keep).logits
+        branched = "attention_mask" in inputs  # else no branches: the model's causal mask already
+        trunks = [u.branch.count(0) for u in units if isinstance(u, PackedSequence)] if branched else []
+        with trunk_split(model, trunks) as split:
+            logits = model(**inputs, **split, logits_to_keep=keep).logits
         if logits.shape[1] != keep.numel():  # a model that ignores logits_to_keep returns every position
             logits = logits[:, keep]
         return target_loss(logits, targets.to(device))

@@ -231,3 +231,30 @@ def test_a_token_budget_counts_the_packed_tokens(qwen: tuple[Path, Any]) -> None
     assert [len(e) for e in cut] == [len(packed), 1]
     assert [len(e) for e in budgeted(plan, packed, 2, per_epoch + 1)] == [len(packed), 2]  # ends on a full step
     assert budgeted(plan, packed, 1, None) == plan
+
+
+def test_sdpa_runs_the_trunk_rows_causally(qwen: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under sdpa a micro-batch with branches splits its attention: the shared trunk rows through SDPA's causal
+    kernel, the rest under the mask (same loss and grads: test_packed_loss_and_gradients_equal_per_state); the
+    model's own implementation is back afterwards."""
+    from swe_dagger.dagger.sft import trunk_attention
+
+    calls: list[tuple[bool, int]] = []
+    real = trunk_attention.sdpa_attention_forward
+
+    def spy(module: Any, query: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        calls.append((bool(kwargs.get("is_causal")), query.shape[2]))
+        return real(module, query, *args, **kwargs)
+
+    monkeypatch.setattr(trunk_attention, "sdpa_attention_forward", spy)
+    examples, keys = examples_of(qwen[1], None)
+    packed = pack_examples(examples, keys, 4096)
+    trunk, width = min(s.branch.count(0) for s in packed), max(len(s.input_ids) for s in packed)
+    assert 0 < trunk < width
+    for name, make in models(qwen):
+        calls.clear()
+        model = prepared(make, "sdpa", lora=False)
+        loss_and_grads(model, packed, qwen[1].pad_token_id, bf16=False)
+        layers = model.config.num_hidden_layers
+        assert sorted(calls) == [(False, width - trunk)] * layers + [(True, trunk)] * layers, (name, calls)
+        assert model.config._attn_implementation == "sdpa"
