@@ -3,8 +3,11 @@
 Sequences come from the records (:mod:`~swe_dagger.dagger.grpo.batch`): one per student turn, holding exactly the
 context the student saw and the token ids it generated, with the episode's group advantage. The loss is
 :func:`~swe_dagger.dagger.grpo_loss.grpo_loss` on the trainer's logprobs at the rollout temperature, normalised over
-the loss tokens of each minibatch (micro-batches accumulate). With ``sft_coef > 0`` the teacher's labels of the same
-student states (SFT rows of :mod:`~swe_dagger.dagger.sft.examples`) add ``sft_coef * sft_loss`` to each optimizer step.
+the loss tokens of each minibatch (micro-batches accumulate). A sequence whose advantage is exactly 0 carries no
+gradient when there is no KL term (``kl_coef == 0``): it is not forwarded (nor scored for the old logprobs), but its
+tokens still count in its minibatch's normaliser, so the update is the one that scoring it would give. With
+``sft_coef > 0`` the teacher's labels of the same student states (SFT rows of :mod:`~swe_dagger.dagger.sft.examples`)
+add ``sft_coef * sft_loss`` to each optimizer step.
 
 One loop through ``accelerate`` like :mod:`~swe_dagger.dagger.sft.trainer`. The AdamW state is handed in and returned so
 the phase can carry it from step to step (and save it beside each checkpoint for ``--resume``).
@@ -42,7 +45,7 @@ class GRPOUpdateResult:
     """0 when the step had no signal (every advantage 0 and no SFT/KL term): the weights are left unchanged."""
     sequences: int
     loss_tokens: int
-    """Student tokens that carried policy-gradient loss (summed over epochs)."""
+    """Student tokens of the scored sequences (summed over epochs); skipped ones are not counted."""
     loss: float
     pg_loss: float
     sft_loss: float | None
@@ -58,6 +61,9 @@ class GRPOUpdateResult:
     grad_norm: float
     """Mean gradient norm before clipping."""
     seconds: float
+    sequences_skipped: int = 0
+    """Sequences with advantage 0 that were never forwarded (no KL term: they carry no gradient). Counted once, not
+    per epoch; the metrics above (entropy, clip fraction, ...) are over the scored sequences only."""
 
 
 def rl_sequences(
@@ -121,11 +127,13 @@ def grpo_update(
     optimizer_state: dict[str, Any] | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
     step: int = 0,
+    skip_zero_advantage: bool = True,
 ) -> tuple[GRPOUpdateResult, dict[str, Any]]:
     """Update ``model`` in place; returns the result and the optimizer's state (to pass to the next step).
 
     ``step``: the GRPO step, for its rollout temperature (``cfg.temperature_at(step)``: tokens are scored at the
-    temperature they were sampled at)."""
+    temperature they were sampled at). ``skip_zero_advantage=False`` forwards every sequence (same update, slower;
+    for tests and benchmarks)."""
     started = time.perf_counter()
     if len(sequences) != len(advantages):
         raise ValueError(f"{len(advantages)} advantages for {len(sequences)} sequences")
@@ -141,21 +149,24 @@ def grpo_update(
     totals, steps = _Totals(), 0
     no_signal = not any(a != 0.0 for a in advantages) and not sft and cfg.kl_coef == 0
     temperature = cfg.temperature_at(step)
+    skip = skip_zero_advantage and (cfg.kl_coef == 0 or ref_model is None)
+    scored = [i for i, a in enumerate(advantages) if a != 0.0 or not skip]
     if (sequences or sft) and not no_signal:  # SFT alone when dynamic sampling left no group with signal
         model.train()
         generator = torch.Generator().manual_seed(seed)
         total = cfg.epochs * cfg.minibatches
         old: dict[int, torch.Tensor] | None = None
         if total > 1:  # later minibatches are off-policy: the ratio needs the rollout weights' logprobs
-            old = _logprobs(model, sequences, advantages, cfg, temperature, pad_id, accelerator)
+            old = _logprobs(model, sequences, advantages, scored, cfg, temperature, pad_id, accelerator)
         for _ in range(cfg.epochs):
             order = torch.randperm(len(sequences), generator=generator).tolist()
             sft_order = torch.randperm(len(sft), generator=generator).tolist()
             for rl_ids, sft_ids in zip(_chunks(order, cfg.minibatches), _chunks(sft_order, cfg.minibatches),
                                        strict=True):
-                step_loss = _minibatch(model, ref_model, sequences, advantages, sft, rl_ids, sft_ids, old, cfg,
-                                       temperature, pad_id, accelerator, totals)
+                step_loss = _minibatch(model, ref_model, sequences, advantages, sft, rl_ids, set(scored), sft_ids,
+                                       old, cfg, temperature, pad_id, accelerator, totals)
                 totals.add("loss", step_loss)
+                _zero_grads_if_none(model)
                 norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or math.inf)
                 totals.add("grad_norm", float(norm))
                 optimizer.step()
@@ -165,7 +176,17 @@ def grpo_update(
                     on_step(steps, total, step_loss)
     state = optimizer.state_dict()
     release(accelerator, model)
-    return _result(totals, steps, sequences, time.perf_counter() - started), state
+    skipped = len(sequences) - (len(scored) if steps else 0)  # no step: nothing was forwarded
+    return _result(totals, steps, sequences, skipped, time.perf_counter() - started), state
+
+
+def _zero_grads_if_none(model: Any) -> None:
+    """A minibatch with nothing scored gets the zero gradients scoring it would have given, so the optimizer step
+    (AdamW's momentum and step count) is the same as when its zero-advantage sequences were forwarded."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if all(p.grad is None for p in params):
+        for p in params:
+            p.grad = torch.zeros_like(p)
 
 
 def _micro_window(sequences: Sequence[RLSequence], advantages: Sequence[float], chunk: list[int], pad_id: int,
@@ -174,14 +195,14 @@ def _micro_window(sequences: Sequence[RLSequence], advantages: Sequence[float], 
     return window(batch.to(device))
 
 
-def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[float], cfg: GRPOConfig,
-              temperature: float, pad_id: int, accelerator: Accelerator) -> dict[int, torch.Tensor]:
-    """Each sequence's tail logprobs under the current weights (no grad): the ratio's denominator for later
-    minibatches."""
+def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[float], scored: list[int],
+              cfg: GRPOConfig, temperature: float, pad_id: int, accelerator: Accelerator) -> dict[int, torch.Tensor]:
+    """The ``scored`` sequences' tail logprobs under the current weights (no grad): the ratio's denominator for
+    later minibatches."""
     out: dict[int, torch.Tensor] = {}
     with torch.no_grad():
-        for k in range(0, len(sequences), cfg.micro_batch_size):
-            chunk = list(range(k, min(k + cfg.micro_batch_size, len(sequences))))
+        for k in range(0, len(scored), cfg.micro_batch_size):
+            chunk = scored[k : k + cfg.micro_batch_size]
             w = _micro_window(sequences, advantages, chunk, pad_id, accelerator.device)
             with accelerator.autocast():
                 lp = window_logprobs(window_logits(model, w, temperature), w)
@@ -191,14 +212,17 @@ def _logprobs(model: Any, sequences: Sequence[RLSequence], advantages: Sequence[
 
 def _minibatch(
     model: Any, ref_model: Any | None, sequences: Sequence[RLSequence], advantages: Sequence[float],
-    sft: Sequence[SFTExample], rl_ids: list[int], sft_ids: list[int], old: dict[int, torch.Tensor] | None,
-    cfg: GRPOConfig, temperature: float, pad_id: int, accelerator: Accelerator, totals: _Totals,
+    sft: Sequence[SFTExample], rl_ids: list[int], scored: set[int], sft_ids: list[int],
+    old: dict[int, torch.Tensor] | None, cfg: GRPOConfig, temperature: float, pad_id: int, accelerator: Accelerator,
+    totals: _Totals,
 ) -> float:
-    """Accumulate one optimizer step's gradients (PG term over ``rl_ids``, SFT term over ``sft_ids``); its loss."""
+    """Accumulate one optimizer step's gradients (PG term over the ``scored`` of ``rl_ids``, SFT term over
+    ``sft_ids``); its loss. The PG normaliser counts the loss tokens of *all* ``rl_ids``, skipped ones included."""
     step_pg, step_policy, step_sft = 0.0, 0.0, 0.0
     n_tokens = float(sum(sum(sequences[i].loss_mask) for i in rl_ids))
-    for k in range(0, len(rl_ids), cfg.micro_batch_size):
-        chunk = rl_ids[k : k + cfg.micro_batch_size]
+    forwarded = [i for i in rl_ids if i in scored]
+    for k in range(0, len(forwarded), cfg.micro_batch_size):
+        chunk = forwarded[k : k + cfg.micro_batch_size]
         w = _micro_window(sequences, advantages, chunk, pad_id, accelerator.device)
         with accelerator.autocast():
             logits = window_logits(model, w, temperature)
@@ -243,7 +267,8 @@ def _add_pg(totals: _Totals, m: GRPOMetrics, entropy: float) -> None:
     totals.add("entropy", entropy, w)
 
 
-def _result(t: _Totals, steps: int, sequences: Sequence[RLSequence], seconds: float) -> GRPOUpdateResult:
+def _result(t: _Totals, steps: int, sequences: Sequence[RLSequence], skipped: int, seconds: float
+            ) -> GRPOUpdateResult:
     return GRPOUpdateResult(
         optimizer_steps=steps, sequences=len(sequences), loss_tokens=int(t.sums.get("tokens", 0.0)),
         loss=t.mean("loss") or 0.0, pg_loss=t.mean("pg_loss") or 0.0, sft_loss=t.mean("sft_loss"),
@@ -251,5 +276,5 @@ def _result(t: _Totals, steps: int, sequences: Sequence[RLSequence], seconds: fl
         approx_kl_old=t.mean("approx_kl_old") or 0.0, kl_ref=t.mean("kl_ref"),
         is_weight_mean=t.mean("is_weight_mean"), is_weight_max=t.sums.get("is_weight_max"),
         is_capped_fraction=t.mean("is_capped_fraction"), entropy=t.mean("entropy") or 0.0,
-        grad_norm=t.mean("grad_norm") or 0.0, seconds=seconds,
+        grad_norm=t.mean("grad_norm") or 0.0, seconds=seconds, sequences_skipped=skipped,
     )

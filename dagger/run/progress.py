@@ -124,6 +124,9 @@ class Display:
             f"  pg {u.pg_loss:.4f}{sft}{kl}, clip {100 * u.clip_fraction:.1f}%\n"
             f"  KL(old) {u.approx_kl_old:.3g}, entropy {u.entropy:.3f}{tis}"
         )
+        if u.sequences_skipped:
+            skipped = f"  {u.sequences_skipped} of {u.sequences} turns had advantage 0: not forwarded"
+            self._progress.console.print(skipped)
         if m.signal is not None:
             self._progress.console.print(f"  {signal_line(m)}")
 

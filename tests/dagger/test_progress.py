@@ -36,7 +36,7 @@ def test_round_tables_fit_80_columns() -> None:
     display.iteration_table(IterationMetrics(12, 0.000244, big, big, 4800, 57600, 0.1234, 3.4567, 14400, 1234.5,
                                              12.3456, {}))
     update = GRPOUpdateResult(400, 7200, 1_234_567, 0.1, -0.0512, 1.5, 0.123, 1.0, 0.00123, 0.00456, 1.0, 1.2, 0.01,
-                              2.0, 0.9, 1.0)
+                              2.0, 0.9, 1.0, 3600)
     signal = SignalStats(groups_with_signal=60, missing_signal_groups=4, resampled_groups=12, temperature=0.85,
                          advantage_abs_mean=0.7071, shaped_reward_mean=0.4375, submit_rate=0.125)
     display.grpo_table(GRPOStepMetrics(99, GroupStats(64, 0.25, 0.35, 0.5), big, update, big, 0.0, {}, signal))
@@ -46,6 +46,7 @@ def test_round_tables_fit_80_columns() -> None:
     assert any(line.lstrip().startswith("teacher 79200 labels") for line in lines)  # its own line, not wrapped
     assert any("KL(ref) 0.00456" in line for line in lines) and any("signal: 60 of 64" in line for line in lines)
     assert any(line.lstrip().startswith("mean |A| 0.707, T = 0.85, 12% submitted") for line in lines)
+    assert "  3600 of 7200 turns had advantage 0: not forwarded" in lines
 
 
 @pytest.fixture
