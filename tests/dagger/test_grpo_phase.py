@@ -106,9 +106,11 @@ def test_dagger_then_grpo_end_to_end_with_kill9_and_resume(
     rows = [json.loads(line) for line in (ref / "metrics.jsonl").read_text().splitlines()]
     assert [r.get("phase", "dagger") for r in rows] == ["dagger", "grpo", "grpo"]
     for key in ("rollout/reward_mean", "rollout/frac_groups_with_signal", "train/clip_fraction", "train/approx_kl_old",
-                "train/is_weight_mean", "train/entropy", "train/pg_loss", "train/sft_loss", "rollout/agreement",
+                "train/sequences_skipped", "train/entropy", "train/pg_loss", "train/sft_loss", "rollout/agreement",
                 "eval/resolve_rate", "time/train_s"):
         assert key in rows[1] and key in rows[2], key
+    for row in rows[1:]:  # importance weights exist only for sequences that were scored (zero advantage: skipped)
+        assert ("train/is_weight_mean" in row) == (row["train/sequences_skipped"] < row["train/sequences"])
     assert rows[1]["train/optimizer_steps"] == 2 and rows[1]["rollout/episodes"] == 4
     for step, start in ((0, "iter_000"), (1, "grpo_000")):  # each step acts with the weights the one before left
         group = read_trajectories(episode_log(ref, "grpo", step))
