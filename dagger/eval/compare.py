@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from swe_dagger.dagger.config import ConfigError, load_resolved
-from swe_dagger.dagger.grpo.metrics import grpo_metrics_path
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout import episode_log
-from swe_dagger.dagger.run.metrics import agrees, metrics_path
+from swe_dagger.dagger.run.metrics import agrees, grpo_metrics_path, metrics_path
 
 METRICS = ("resolve_rate", "agreement", "first_turn_agreement")
 """What is compared, named as in ``metrics.jsonl`` (``eval/<name>``)."""

@@ -17,7 +17,7 @@ import torch
 from swe_dagger.dagger.grpo.advantages import group_metrics
 from swe_dagger.dagger.grpo.update import GRPOUpdateResult
 from swe_dagger.dagger.records import Trajectory
-from swe_dagger.dagger.run.metrics import RolloutStats, Row, write_row
+from swe_dagger.dagger.run.metrics import RolloutStats, Row, grpo_metrics_path, write_row
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,6 @@ class GRPOStepMetrics:
         out["teacher/seconds"] = self.teacher_seconds
         out.update({f"time/{k}_s": v for k, v in self.seconds.items()})
         return out
-
-
-def grpo_metrics_path(run_dir: Path, step: int) -> Path:
-    return run_dir / "metrics" / f"grpo_{step:03d}.json"
 
 
 def write_grpo_metrics(run_dir: Path, m: GRPOStepMetrics) -> None:

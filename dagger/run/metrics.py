@@ -146,6 +146,10 @@ def metrics_path(run_dir: Path, iteration: int) -> Path:
     return run_dir / "metrics" / f"iter_{iteration:03d}.json"
 
 
+def grpo_metrics_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "metrics" / f"grpo_{step:03d}.json"
+
+
 Row = dict[str, float | str]
 """One line of ``metrics.jsonl``: flat scalars, plus ``phase: grpo`` on GRPO rows (DAgger rows have no ``phase``)."""
 

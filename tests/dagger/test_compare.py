@@ -12,10 +12,10 @@ import pytest
 
 from swe_dagger.dagger.config import load_config, save_resolved
 from swe_dagger.dagger.eval.compare import CompareError, compare, estimate, load_run
-from swe_dagger.dagger.grpo.metrics import grpo_metrics_path
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run import metrics
+from swe_dagger.dagger.run.metrics import grpo_metrics_path
 
 TASKS = ("t0", "t1", "t2", "t3")
 LABEL = "look\n```bash\ngrep -n 'def area' shapes/core.py\n```"
