@@ -151,6 +151,7 @@ def grpo_update(
     temperature = cfg.temperature_at(step)
     skip = skip_zero_advantage and (cfg.kl_coef == 0 or ref_model is None)
     scored = [i for i, a in enumerate(advantages) if a != 0.0 or not skip]
+    scored_ids = set(scored)
     if (sequences or sft) and not no_signal:  # SFT alone when dynamic sampling left no group with signal
         model.train()
         generator = torch.Generator().manual_seed(seed)
@@ -163,7 +164,7 @@ def grpo_update(
             sft_order = torch.randperm(len(sft), generator=generator).tolist()
             for rl_ids, sft_ids in zip(_chunks(order, cfg.minibatches), _chunks(sft_order, cfg.minibatches),
                                        strict=True):
-                step_loss = _minibatch(model, ref_model, sequences, advantages, sft, rl_ids, set(scored), sft_ids,
+                step_loss = _minibatch(model, ref_model, sequences, advantages, sft, rl_ids, scored_ids, sft_ids,
                                        old, cfg, temperature, pad_id, accelerator, totals)
                 totals.add("loss", step_loss)
                 _zero_grads_if_none(model)

@@ -100,7 +100,7 @@ class ActorPool:
             if self.lost_actors > MAX_LOST_AT_START:
                 raise RuntimeError(f"{self.lost_actors} env actors died before they ran; last: {self._last_loss}")
             if time.monotonic() > deadline and any(s.node is None for s in self.slots):
-                raise RuntimeError(f"{size} env actors did not start within {READY_TIMEOUT_S:.0f} s; the cluster "
+                raise RuntimeError(f"{size} env actors did not start within {self.ready_timeout_s:.0f} s; the cluster "
                                    f"has {ray.available_resources()} free")
 
     def _spawn(self) -> Slot:

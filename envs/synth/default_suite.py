@@ -9,12 +9,15 @@ returns at once from the manifest unless ``force``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -156,15 +159,46 @@ def ensure_default_suite(
     check_cache_dir(root)
     settings = _settings(sources, max_tasks, seed, validate, test_fraction)
     root = root / "tasks" / suite_dir_name(settings)
+    if not force and (cached := _cached(root, settings)) is not None:
+        return cached
+    with suite_lock(root):  # two runs started at once: one prepares, the other waits and reads its cache
+        if not force and (cached := _cached(root, settings)) is not None:
+            return cached
+        return _prepare(root, settings, max_tasks, progress, sources, seed, validate, sandbox, workers,
+                        test_fraction, on_prepare)
+
+
+def _cached(root: Path, settings: dict) -> DefaultSuite | None:
     manifest_path = root / "manifest.json"
-    if manifest_path.is_file() and not force:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if (
-            manifest.get("settings") == settings
-            and (root / "train.jsonl").is_file()
-            and (root / "test.jsonl").is_file()
-        ):
-            return _from_manifest(root, manifest, 0.0)
+    if not manifest_path.is_file():
+        return None
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("settings") == settings and (root / "train.jsonl").is_file() and (root / "test.jsonl").is_file():
+        return _from_manifest(root, manifest, 0.0)
+    return None
+
+
+@contextlib.contextmanager
+def suite_lock(root: Path) -> Iterator[None]:
+    """Hold the exclusive lock of the suite folder ``root`` (``<root>.lock`` beside it; the kernel releases it when
+    the holder dies). Says on stderr when another process holds it."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f"{root.name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process that is preparing the task suite {root}", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare(root: Path, settings: dict, max_tasks: int | None, progress: bool, sources: Sequence[PinnedSource],
+             seed: int, validate: bool, sandbox: str, workers: int, test_fraction: float,
+             on_prepare: Callable[[Path], None] | None) -> DefaultSuite:
+    manifest_path = root / "manifest.json"
     if on_prepare is not None:
         on_prepare(root)
     start = time.monotonic()

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +135,34 @@ def test_suite_is_validated_split_by_function_and_cached(suite: DefaultSuite, ta
     assert train_fns and test_fns and not train_fns & test_fns
     again = ensure_default_suite(suite.root.parent.parent, max_tasks=6, sources=(PinnedSource(str(minilib), 100),))
     assert again.prep_s == 0.0 and again.n_tasks == suite.n_tasks  # cache hit
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+from pathlib import Path
+root = Path(sys.argv[1])
+with open(root.parent / (root.name + ".lock"), "a") as handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    (root / "manifest.json").rename(root / "manifest.hidden")  # as if this process were still preparing the suite
+    print("locked", flush=True)
+    time.sleep(2.0)
+    (root / "manifest.hidden").rename(root / "manifest.json")
+"""
+
+
+def test_a_second_process_waits_for_the_one_preparing_and_reads_its_cache(
+        suite: DefaultSuite, minilib: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(suite.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        start = time.monotonic()
+        again = ensure_default_suite(suite.root.parent.parent, max_tasks=6, sources=(PinnedSource(str(minilib), 100),))
+        waited = time.monotonic() - start
+    finally:
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
+    assert waited > 1.0 and again.prep_s == 0.0 and again.n_tasks == suite.n_tasks  # waited, then read the cache
+    assert "waiting for another process that is preparing the task suite" in capfd.readouterr().err
 
 
 def test_gold_patch_fixes_and_base_fails_in_a_copy_elsewhere(tasks: list[Task], tmp_path: Path) -> None:
