@@ -144,15 +144,32 @@ def parse_prompt_logprobs(reply: dict[str, Any], ids: list[int], n: int, where: 
     return tuple(picked)
 
 
+def served_root(base_url: str, model: str, *, timeout_s: float = 30.0) -> str:
+    """Where the tokenizer of ``model`` served at ``base_url`` loads from: the ``root`` that vLLM's ``/v1/models``
+    gives for it (the directory or hub name it was started with; ``--served-model-name`` is only an alias), else
+    ``model`` itself. A server that does not list ``model`` is an error naming the models it serves."""
+    try:
+        reply = httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout_s)
+        reply.raise_for_status()
+        entries = reply.json().get("data", [])
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise RuntimeError(f"token teacher {model} at {base_url}: cannot list its models ({exc!r})") from None
+    ids = [e.get("id") for e in entries if isinstance(e, dict)]
+    if model not in ids:
+        raise ValueError(f"dagger.kl_teacher_model={model}: the server at {base_url} serves {ids}")
+    root = next(e.get("root") for e in entries if isinstance(e, dict) and e.get("id") == model)
+    return root if isinstance(root, str) and root else model
+
+
 def open_token_teacher(source: str, model: str | None, device: str | torch.device, student_tokenizer: Any) -> Any:
-    """``source`` an ``http(s)://`` base URL (``model`` = the served model's name, whose tokenizer is loaded by that
-    name) or a model directory; refuses a teacher with another tokenizer."""
+    """``source`` an ``http(s)://`` base URL (``model`` = the served model's name; its tokenizer loads from
+    :func:`served_root`) or a model directory; refuses a teacher with another tokenizer."""
     from transformers import AutoTokenizer
 
     if source.startswith(("http://", "https://")):
         if not model:
             raise ValueError(f"dagger.kl_teacher_model: name the model served at {source}")
-        check_same_tokenizer(student_tokenizer, AutoTokenizer.from_pretrained(model), model)
+        check_same_tokenizer(student_tokenizer, AutoTokenizer.from_pretrained(served_root(source, model)), model)
         return ServedTokenTeacher(source, model)
     teacher = HFTokenTeacher(source, device)
     try:

@@ -20,6 +20,7 @@ from swe_dagger.agents.backends.vllm.policy import VLLMPolicy, VLLMPolicyError
 from swe_dagger.agents.backends.vllm.server import VLLMServer, VLLMServerConfig
 from swe_dagger.agents.protocol import Completion, Message, Policy, SamplingParams, WeightSyncable
 from swe_dagger.agents.tiny_student import build_tiny_student
+from swe_dagger.dagger.sft.token_teacher import HFTokenTeacher, ServedTokenTeacher, open_token_teacher
 
 pytestmark = [pytest.mark.vllm, pytest.mark.serve]
 
@@ -218,3 +219,27 @@ def test_unknown_adapter_path_is_a_clear_error(policy: VLLMPolicy, tmp_path: Pat
     with pytest.raises(VLLMPolicyError, match=r"LoRA sync of .*broken-adapter"):
         policy.sync_weights(str(broken), "bad")
     assert policy.model_version == "base"  # a failed sync leaves the recorded version alone
+
+
+def test_served_token_teacher_reads_the_logprobs_transformers_gives(
+        policy: VLLMPolicy, server: VLLMServer, student_dir: Path) -> None:
+    """``dagger.kl_teacher=<this server's URL>`` (token-level distillation from a served teacher): vLLM's
+    ``prompt_logprobs`` of given tokens equal a transformers forward pass on the same weights."""
+    tokenizer = AutoTokenizer.from_pretrained(student_dir)
+    sequences = [tokenizer.encode(text, add_special_tokens=False)
+                 for text in ("def f(x):\n    return x + 1\n", "```bash\nnl -ba utils.py | sed -n '3,9p'\n```")]
+    targets = [5, len(sequences[1]) - 1]
+    served = open_token_teacher(f"{server.base_url}/v1", server.config.served_model_name, "cpu", tokenizer)
+    local = HFTokenTeacher(student_dir)
+    try:
+        assert isinstance(served, ServedTokenTeacher)
+        got, want = served.logprobs(sequences, targets), local.logprobs(sequences, targets)
+    finally:
+        served.close()
+        local.close()
+    assert [len(g) for g in got] == targets
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w, abs=2e-3)
+    assert all(x < 0 for g in got for x in g)
+    with pytest.raises(ValueError, match=r"kl_teacher_model=teacher: the server at .* serves \['student'\]"):
+        open_token_teacher(f"{server.base_url}/v1", "teacher", "cpu", tokenizer)
