@@ -7,16 +7,20 @@ evaluated steps are ``episodes/grpo_eval_iter_XXX.jsonl`` with ``metrics/grpo_XX
 episodes each task gets counts (resolved / scored episodes; agreeing / labeled student turns; the same on first
 turns), so a run's metric is exactly what ``metrics.rollout_stats`` reports for it: a ratio of summed counts.
 
-A mode's value at an iteration is the mean over its runs (seeds). Its CI is a two-level bootstrap with a fixed RNG:
-draw runs with replacement, then, inside each drawn run, its held-out tasks with replacement; the 2.5/97.5
-percentiles of the replicated means bound the interval. With one run only the tasks are resampled.
+Runs are grouped by mode and by every config key in which the given runs differ (seed, run dir and display keys
+aside): ``dagger · dagger.relabel=disagreement`` and ``dagger · dagger.relabel=all`` are two groups, and runs from
+different initial students are never pooled. A group's value at an iteration is the mean over its runs (seeds). Its
+CI is a two-level bootstrap with a fixed RNG: draw runs with replacement, then, inside each drawn run, its held-out
+tasks with replacement; the 2.5/97.5 percentiles of the replicated means bound the interval. With one run only the
+tasks are resampled. ``teacher_calls`` beside them: the training collections' teacher calls so far.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +29,14 @@ from swe_dagger.dagger.config import ConfigError, load_resolved
 from swe_dagger.dagger.records import Trajectory
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run.metrics import agrees, grpo_metrics_path, metrics_path
+from swe_dagger.durable.files import read_json
 
 METRICS = ("resolve_rate", "agreement", "first_turn_agreement")
 """What is compared, named as in ``metrics.jsonl`` (``eval/<name>``)."""
+
+NOT_A_VARIANT = frozenset({"seed", "run_dir", "mode", "phases", "progress", "tensorboard", "student.model"})
+"""Config keys that do not make runs different variants (``mode`` and ``phases`` name the group already, and the
+student is named by its model's last path part)."""
 
 Counts = tuple[float, float, float, float, float, float]
 """Per task: (resolved, scored, agreeing, labeled, first-turn agreeing, first turns labeled)."""
@@ -52,6 +61,10 @@ class RunEvals:
     """Iterations with eval episodes but no metrics file yet (still running): left out of the comparison."""
     grpo_steps: dict[int, np.ndarray] = field(default_factory=dict)
     """GRPO step → per-task counts of that step's held-out evaluation (a ``grpo`` phase's ``eval_every``)."""
+    settings: dict[str, str] = field(default_factory=dict)
+    """The run's config, flattened to dotted keys (values as JSON text)."""
+    teacher_calls: dict[int, float] = field(default_factory=dict)
+    """Iteration → teacher calls of the training collections up to and including it (``rollout/teacher_calls``)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,37 @@ def load_run(run_dir: Path) -> RunEvals:
         raise CompareError(f"{run_dir}: no held-out evaluation episodes of a finished iteration "
                            f"(episodes/eval_iter_XXX.jsonl with metrics/iter_XXX.json, or a GRPO step's "
                            f"episodes/grpo_eval_iter_XXX.jsonl with metrics/grpo_XXX.json); eval.episodes may be 0")
+    calls = np.cumsum([float(read_json(metrics_path(run_dir, i)).get("rollout/teacher_calls", 0.0))
+                       for i in range(max(iterations, default=-1) + 1) if metrics_path(run_dir, i).is_file()])
     return RunEvals(run_dir, cfg.mode, cfg.seed, Path(cfg.student.model).name, iterations,
-                    tuple(unfinished + unfinished_grpo), grpo_steps)
+                    tuple(unfinished + unfinished_grpo), grpo_steps, _flat(asdict(cfg)),
+                    {i: float(c) for i, c in enumerate(calls) if i in iterations})
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def variant_names(runs: Sequence[RunEvals]) -> list[str]:
+    """Per run, what sets it apart from the others: its student (when they start from different ones) and
+    ``key=value`` for each config key whose value differs among ``runs`` (a path value by its last part)."""
+    keys = sorted(k for k in {k for r in runs for k in r.settings} - NOT_A_VARIANT
+                  if len({r.settings.get(k) for r in runs}) > 1)
+    several_students = len({r.student for r in runs}) > 1
+    names = []
+    for r in runs:
+        parts = [r.student] if several_students else []
+        for key in keys:
+            value = json.loads(r.settings[key]) if key in r.settings else None
+            parts.append(f"{key}={Path(value).name if isinstance(value, str) and '/' in value else value}")
+        names.append(", ".join(parts))
+    return names
 
 
 def _finished(run_dir: Path, kind: str, metrics_file: Callable[[int], Path]) -> tuple[dict[int, np.ndarray], list[int]]:
@@ -149,21 +191,26 @@ def estimate(runs: Sequence[np.ndarray], metric: str, *, resamples: int = 2000, 
 
 def compare(runs: Sequence[RunEvals], *, resamples: int = 2000, seed: int = 0) -> dict[str, dict[int, dict[str,
                                                                                                          Estimate]]]:
-    """group → iteration → metric → estimate over the runs of that group evaluated at that iteration. A group is a
-    mode (``dagger``, ``bc``) or ``grpo`` (a GRPO phase's evaluated steps, keyed by step), each as ``· student`` when
-    the runs start from different students."""
+    """group → iteration → metric → estimate over the runs of that group evaluated at that iteration, plus
+    ``teacher_calls`` (the training collections' calls so far: mean over the runs, low/high their min/max). A group
+    is a mode (``dagger``, ``bc``) or ``grpo`` (a GRPO phase's evaluated steps, keyed by step), as ``· variant`` when
+    the runs differ (:func:`variant_names`)."""
     out: dict[str, dict[int, dict[str, Estimate]]] = {}
-    several = len({r.student for r in runs}) > 1
-    suffix = (lambda r: f" · {r.student}") if several else (lambda r: "")
-    rounds: dict[str, list[dict[int, np.ndarray]]] = {}
-    for r in runs:
+    rounds: dict[str, list[tuple[dict[int, np.ndarray], dict[int, float]]]] = {}
+    for r, variant in zip(runs, variant_names(runs), strict=True):
+        suffix = f" · {variant}" if variant else ""
         if r.iterations:
-            rounds.setdefault(r.mode + suffix(r), []).append(r.iterations)
+            rounds.setdefault(r.mode + suffix, []).append((r.iterations, r.teacher_calls))
         if r.grpo_steps:
-            rounds.setdefault("grpo" + suffix(r), []).append(r.grpo_steps)
+            rounds.setdefault("grpo" + suffix, []).append((r.grpo_steps, {}))
     for name in sorted(rounds):
         per_run = rounds[name]
-        steps = sorted({i for evals in per_run for i in evals})
-        out[name] = {i: {m: estimate([evals[i] for evals in per_run if i in evals], m, resamples=resamples,
+        steps = sorted({i for evals, _ in per_run for i in evals})
+        out[name] = {i: {m: estimate([evals[i] for evals, _ in per_run if i in evals], m, resamples=resamples,
                                      seed=seed) for m in METRICS} for i in steps}
+        for i in steps:
+            calls = [c[i] for evals, c in per_run if i in evals and i in c]
+            out[name][i]["teacher_calls"] = Estimate(float(np.mean(calls)) if calls else None,
+                                                     min(calls, default=None), max(calls, default=None),
+                                                     len(calls), 0)
     return out

@@ -22,8 +22,9 @@ def compare_command(
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap RNG seed.")] = 0,
 ) -> None:
-    """Per mode (and student, when runs differ in it) and iteration: mean ± 95% CI (bootstrap over seeds, then
-    held-out tasks) of the held-out metrics. A GRPO phase's evaluations are the group ``grpo``, by GRPO step."""
+    """Per mode and variant (the config keys the runs differ in, the student among them) and iteration: mean ± 95% CI
+    (bootstrap over seeds, then held-out tasks) of the held-out metrics, and the teacher calls of training so far.
+    A GRPO phase's evaluations are the group ``grpo``, by GRPO step."""
     from rich.console import Console
 
     from swe_dagger.dagger.eval.compare import CompareError, compare, load_run
@@ -57,15 +58,17 @@ def rich_table(table: Table) -> object:
     from rich.table import Table as RichTable
 
     t = RichTable(title="held-out metrics: mean [95% CI] (bootstrap over seeds, then tasks)")
-    t.add_column("mode")
+    t.add_column("group")
     for name in ("iter/step", "runs", "tasks"):
         t.add_column(name, justify="right")
     for metric in METRICS:
         t.add_column(metric, justify="right")
+    t.add_column("teacher calls", justify="right")  # the training collections' calls so far, mean over the runs
     for mode, by_iter in table.items():
         for i, est in by_iter.items():
-            first = est[METRICS[0]]
-            t.add_row(mode, str(i), str(first.runs), str(first.tasks), *(_cell(est[m]) for m in METRICS))
+            first, calls = est[METRICS[0]], est.get("teacher_calls")
+            t.add_row(mode, str(i), str(first.runs), str(first.tasks), *(_cell(est[m]) for m in METRICS),
+                      "-" if calls is None or calls.mean is None else f"{calls.mean:.0f}")
     return t
 
 

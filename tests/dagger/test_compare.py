@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from swe_dagger.dagger.eval.compare import CompareError, compare, estimate, load
 from swe_dagger.dagger.records import Trajectory, Turn
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run import metrics
-from swe_dagger.dagger.run.metrics import grpo_metrics_path
+from swe_dagger.dagger.run.metrics import grpo_metrics_path, metrics_path
 
 TASKS = ("t0", "t1", "t2", "t3")
 LABEL = "look\n```bash\ngrep -n 'def area' shapes/core.py\n```"
@@ -157,3 +158,22 @@ def test_cli_prints_table_and_writes_png_only_with_out(runs: list[Path], tmp_pat
     bad = subprocess.run([*cmd[:4], str(tmp_path)], capture_output=True, text=True, timeout=120, env=os.environ)
     assert bad.returncode == 2 and f"error: {tmp_path} is not a run directory" in bad.stderr
 
+
+
+def test_runs_that_differ_in_a_config_key_are_groups_named_by_it(runs: list[Path], tmp_path: Path) -> None:
+    other = tmp_path / "dagger-disagreement-0"
+    write_run(other, "dagger", 0, {0: [False] * 4, 1: [True] * 4})
+    text = (other / "config.yaml").read_text()
+    assert "relabel: all" in text
+    (other / "config.yaml").write_text(text.replace("relabel: all", "relabel: disagreement"))
+    for run, calls_per_iteration in ((runs[0], (60, 30)), (runs[1], (50, 20))):
+        for i, calls in enumerate(calls_per_iteration):  # the training collections' teacher calls, as recorded
+            path = metrics_path(run, i)
+            path.write_text(json.dumps({**json.loads(path.read_text()), "rollout/teacher_calls": calls}))
+    table = compare([load_run(d) for d in (runs[0], runs[1], other)], resamples=200)
+    assert set(table) == {"dagger · dagger.relabel=all", "dagger · dagger.relabel=disagreement"}
+    assert table["dagger · dagger.relabel=all"][1]["resolve_rate"].runs == 2
+    assert table["dagger · dagger.relabel=disagreement"][1]["resolve_rate"].mean == 1.0
+    so_far = table["dagger · dagger.relabel=all"][1]["teacher_calls"]  # 60 + 30 and 50 + 20
+    assert (so_far.mean, so_far.low, so_far.high, so_far.runs) == (80.0, 70.0, 90.0, 2)
+    assert table["dagger · dagger.relabel=all"][0]["teacher_calls"].mean == 55.0
