@@ -119,7 +119,7 @@ def dagger_iteration(ctx: RunContext, i: int, ahead: Lookahead) -> None:
         sft_loss_first_epoch=sft.epoch_losses[0], sft_steps=sft.steps,
         teacher_seconds=usage[0] - teacher_before[0],
         teacher_dollars=None if usage[1] is None else usage[1] - (teacher_before[1] or 0.0), seconds=seconds,
-        teacher_labels=metrics.labels_by_teacher(trajs),
+        teacher_labels=metrics.labels_by_teacher(trajs), kl_epochs=sft.kl_epochs,
     )
     metrics.write_metrics(ctx.run_dir, m)
     ctx.report.scalars(m.flat(), axis="iteration", step=i)

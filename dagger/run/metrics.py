@@ -120,6 +120,9 @@ class IterationMetrics:
     """Wall time per phase (collect, train, eval) in the process that ran it."""
     teacher_labels: dict[str, int] = dataclasses.field(default_factory=dict)
     """Training labels per teacher id (several teachers: ``teachers:``)."""
+    kl_epochs: tuple[float, ...] = ()
+    """Per SFT epoch, the mean per-token reverse KL(student || kl_teacher) on student replies (``dagger.loss`` with
+    ``reverse_kl``; empty otherwise): ``train/reverse_kl_first_epoch`` and ``train/reverse_kl`` (the last)."""
 
     def flat(self) -> dict[str, float]:
         """Namespaced scalars (``rollout/…``, ``eval/…``, ``train/…``, ``teacher/…``, ``data/…``) for TB/JSONL."""
@@ -135,6 +138,8 @@ class IterationMetrics:
             "train/steps": self.sft_steps, "teacher/calls": self.rollout.teacher_calls,
             "teacher/seconds": self.teacher_seconds,
         })
+        if self.kl_epochs:
+            out["train/reverse_kl_first_epoch"], out["train/reverse_kl"] = self.kl_epochs[0], self.kl_epochs[-1]
         if self.teacher_dollars is not None:
             out["teacher/dollars"] = self.teacher_dollars
         out.update({f"time/{k}_s": v for k, v in self.seconds.items()})

@@ -4,7 +4,10 @@ against a hand computation from both models' logits, training that lowers the KL
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,8 @@ from swe_dagger.dagger.sft.token_teacher import (
 )
 from swe_dagger.dagger.sft.trainer import train_sft
 from swe_dagger.dagger.sft_loss import IGNORE
+from swe_dagger.envs.loading import save_tasks
+from swe_dagger.envs.task import Task
 
 AGENT = Agent(AgentConfig(max_prompt_tokens=256))
 REPLIES = ["THOUGHT: look.\n\n```bash\nls\n```", "THOUGHT: read it.\n\n```bash\ncat src/mod.py\n```"]
@@ -189,3 +194,27 @@ def test_config_names_what_reverse_kl_needs() -> None:
         load_config(overrides=["dagger.loss=ce+reverse_kl", "dagger.kl_teacher=/m", "sft.packing=episode"])
     with pytest.raises(ConfigError, match=r"dagger.loss"):
         load_config(overrides=["dagger.loss=forward_kl"])
+
+
+@pytest.mark.slow
+def test_a_train_run_with_ce_plus_reverse_kl_logs_a_falling_kl(
+        shape_tasks: list[Task], tiny_student_dir: Path, teacher_dir: Path, tmp_path: Path) -> None:
+    """``swe-dagger train dagger.loss=ce+reverse_kl dagger.kl_teacher=DIR`` end to end (real envs, the oracle's labels,
+    the student's own replies scored by the in-process teacher): the iteration's metrics carry the KL, and it fell."""
+    save_tasks(shape_tasks, tmp_path / "train.jsonl")
+    save_tasks(shape_tasks[:1], tmp_path / "test.jsonl")
+    run_dir = tmp_path / "run"
+    args = [f"tasks.train={tmp_path / 'train.jsonl'}", f"tasks.test={tmp_path / 'test.jsonl'}",
+            f"student.model={tiny_student_dir}", f"run_dir={run_dir}", "dagger.iterations=1",
+            "dagger.labels_per_iteration=null", "dagger.episodes_per_iteration=4", "dagger.num_envs=2",
+            "dagger.schedule=constant", "dagger.beta=0.5", "env.max_turns=2", "eval.episodes=0",
+            "student.max_new_tokens=16", "student.max_prompt_tokens=256", "sft.epochs=4", "sft.lr=3e-3",
+            "sft.max_seq_len=320", "progress=false", "tensorboard=false", "seed=3",
+            "dagger.loss=ce+reverse_kl", f"dagger.kl_teacher={teacher_dir}"]
+    done = subprocess.run([sys.executable, "-m", "swe_dagger.dagger.cli", "train", *args], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads((run_dir / "metrics" / "iter_000.json").read_text())
+    assert row["rollout/student_turns"] > 0  # student replies to score
+    assert 0 < row["train/reverse_kl"] < row["train/reverse_kl_first_epoch"]
+    assert row["train/sft_loss"] < row["train/sft_loss_first_epoch"]
