@@ -17,16 +17,17 @@ tasks are resampled. ``teacher_calls`` beside them: the training collections' te
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from swe_dagger.dagger.config import ConfigError, load_resolved
 from swe_dagger.dagger.records import Trajectory
+from swe_dagger.dagger.report.content import run_hparams
+from swe_dagger.dagger.report.sinks import HParam
 from swe_dagger.dagger.rollout import episode_log
 from swe_dagger.dagger.run.metrics import agrees, grpo_metrics_path, metrics_path
 from swe_dagger.durable.files import read_json
@@ -61,8 +62,8 @@ class RunEvals:
     """Iterations with eval episodes but no metrics file yet (still running): left out of the comparison."""
     grpo_steps: dict[int, np.ndarray] = field(default_factory=dict)
     """GRPO step → per-task counts of that step's held-out evaluation (a ``grpo`` phase's ``eval_every``)."""
-    settings: dict[str, str] = field(default_factory=dict)
-    """The run's config, flattened to dotted keys (values as JSON text)."""
+    settings: dict[str, HParam] = field(default_factory=dict)
+    """The run's config as dotted keys (:func:`~swe_dagger.dagger.report.content.run_hparams`)."""
     teacher_calls: dict[int, float] = field(default_factory=dict)
     """Iteration → teacher calls of the training collections up to and including it (``rollout/teacher_calls``)."""
 
@@ -108,21 +109,15 @@ def load_run(run_dir: Path) -> RunEvals:
         raise CompareError(f"{run_dir}: no held-out evaluation episodes of a finished iteration "
                            f"(episodes/eval_iter_XXX.jsonl with metrics/iter_XXX.json, or a GRPO step's "
                            f"episodes/grpo_eval_iter_XXX.jsonl with metrics/grpo_XXX.json); eval.episodes may be 0")
-    calls = np.cumsum([float(read_json(metrics_path(run_dir, i)).get("rollout/teacher_calls", 0.0))
-                       for i in range(max(iterations, default=-1) + 1) if metrics_path(run_dir, i).is_file()])
+    calls: dict[int, float] = {}
+    so_far = 0.0
+    for i in range(max(iterations, default=-1) + 1):
+        if metrics_path(run_dir, i).is_file():
+            so_far += float(read_json(metrics_path(run_dir, i)).get("rollout/teacher_calls", 0.0))
+        if i in iterations:
+            calls[i] = so_far
     return RunEvals(run_dir, cfg.mode, cfg.seed, Path(cfg.student.model).name, iterations,
-                    tuple(unfinished + unfinished_grpo), grpo_steps, _flat(asdict(cfg)),
-                    {i: float(c) for i, c in enumerate(calls) if i in iterations})
-
-
-def _flat(tree: dict, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
-    return out
+                    tuple(unfinished + unfinished_grpo), grpo_steps, run_hparams(cfg), calls)
 
 
 def variant_names(runs: Sequence[RunEvals]) -> list[str]:
@@ -135,7 +130,7 @@ def variant_names(runs: Sequence[RunEvals]) -> list[str]:
     for r in runs:
         parts = [r.student] if several_students else []
         for key in keys:
-            value = json.loads(r.settings[key]) if key in r.settings else None
+            value = r.settings.get(key)
             parts.append(f"{key}={Path(value).name if isinstance(value, str) and '/' in value else value}")
         names.append(", ".join(parts))
     return names

@@ -154,10 +154,10 @@ def served_root(base_url: str, model: str, *, timeout_s: float = 30.0) -> str:
         entries = reply.json().get("data", [])
     except (httpx.HTTPError, ValueError, AttributeError) as exc:
         raise RuntimeError(f"token teacher {model} at {base_url}: cannot list its models ({exc!r})") from None
-    ids = [e.get("id") for e in entries if isinstance(e, dict)]
-    if model not in ids:
-        raise ValueError(f"dagger.kl_teacher_model={model}: the server at {base_url} serves {ids}")
-    root = next(e.get("root") for e in entries if isinstance(e, dict) and e.get("id") == model)
+    roots = {e.get("id"): e.get("root") for e in entries if isinstance(e, dict)}
+    if model not in roots:
+        raise ValueError(f"dagger.kl_teacher_model={model}: the server at {base_url} serves {list(roots)}")
+    root = roots[model]
     return root if isinstance(root, str) and root else model
 
 
